@@ -1,0 +1,1 @@
+//! teardown-conformance: reading captures and replaying them through the model.

@@ -1,0 +1,1 @@
+//! teardown-model: the one implementation of the TCP teardown rules.
