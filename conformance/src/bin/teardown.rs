@@ -162,10 +162,35 @@ fn not_implemented(what: &str, issue: &str) -> u8 {
     2
 }
 
+/// `teardown replay --connections`: ingestion only, no verdicts.
+fn replay_connections(args: &ReplayArgs) -> u8 {
+    use teardown_conformance::report;
+    let summaries = report::summarize_inputs(&args.inputs);
+    let text = match args.format {
+        ReplayFormat::Human => report::to_human_all(&summaries),
+        ReplayFormat::Json => match report::to_json(&summaries) {
+            Ok(json) => json + "\n",
+            Err(e) => {
+                eprintln!("teardown replay: {e}");
+                return 2;
+            }
+        },
+        ReplayFormat::Junit => {
+            eprintln!(
+                "teardown replay: --format junit needs verdicts, which --connections does not give"
+            );
+            return 2;
+        }
+    };
+    print!("{text}");
+    report::exit_status(&summaries)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(_) => not_implemented("check", "The teardown model"),
+        Command::Replay(args) if args.connections => replay_connections(&args),
         Command::Replay(_) => not_implemented("replay", "The oracle"),
         Command::Graph(_) => {
             not_implemented("graph", "Regression snapshots of the explored state graphs")
