@@ -78,8 +78,9 @@ pub enum IncarnationStart {
     AfterClose,
     /// A SYN with a new ISN after the 4-tuple was silent for [`SILENCE_SPLIT_NS`].
     AfterSilence,
-    /// A SYN with a new ISN from a side whose previous SYN was never answered.
-    AfterUnansweredSyn,
+    /// A SYN with a new ISN from a side that had sent nothing but SYNs: the earlier
+    /// attempt was abandoned and this is a new connection attempt.
+    NewAttempt,
 }
 
 /// One incarnation of a 4-tuple: one sequence space from SYN (or mid-stream) to the end.
@@ -145,8 +146,8 @@ pub struct Placement {
 struct Live {
     /// ISN of each side, from its SYN.
     isn: [Option<u32>; 2],
-    /// Segments sent by each side.
-    sent: [bool; 2],
+    /// Each side sent a segment without SYN.
+    sent_non_syn: [bool; 2],
     /// A FIN or RST was seen.
     closing: bool,
 }
@@ -243,7 +244,7 @@ impl ConnectionTracker {
 fn fresh_live() -> Live {
     Live {
         isn: [None, None],
-        sent: [false, false],
+        sent_non_syn: [false, false],
         closing: false,
     }
 }
@@ -272,8 +273,8 @@ fn new_incarnation(start: IncarnationStart, obs: &Observation) -> IncarnationSum
 ///
 /// Only a SYN can, and only one with a new ISN: a SYN repeating its side's ISN is a
 /// retransmission and stays. A pure SYN with a new ISN starts a new incarnation once the
-/// old one has seen FIN or RST, after long silence, or when the same side's earlier SYN was
-/// never answered (a new connection attempt). A SYN+ACK does so only when its sender had
+/// old one has seen FIN or RST, after long silence, or when its sender had sent nothing
+/// but SYNs (it abandoned that attempt and connects anew). A SYN+ACK does so only when its sender had
 /// already sent a different ISN and it does not answer the current SYN of the peer (the new
 /// incarnation's SYN was not captured). Anywhere else (a SYN inside a live, answered
 /// connection, as in the IDS-evasion captures) it is a segment of that connection, for the
@@ -289,7 +290,7 @@ fn split_cause(t: &Tracked, obs: &Observation, s: usize) -> Option<IncarnationSt
         return None;
     }
     let peer_isn = live.isn.get(1 - s).copied().flatten();
-    let peer_sent = live.sent.get(1 - s).copied().unwrap_or(false);
+    let only_syns_sent = !live.sent_non_syn.get(s).copied().unwrap_or(true);
     if obs.flags.ack() {
         let answers_peer = peer_isn.is_some_and(|isn| obs.ack == isn.wrapping_add(1));
         if own_isn.is_none() || answers_peer {
@@ -301,8 +302,8 @@ fn split_cause(t: &Tracked, obs: &Observation, s: usize) -> Option<IncarnationSt
         Some(IncarnationStart::AfterClose)
     } else if silent {
         Some(IncarnationStart::AfterSilence)
-    } else if !obs.flags.ack() && own_isn.is_some() && !peer_sent {
-        Some(IncarnationStart::AfterUnansweredSyn)
+    } else if !obs.flags.ack() && own_isn.is_some() && only_syns_sent {
+        Some(IncarnationStart::NewAttempt)
     } else {
         None
     }
@@ -312,7 +313,9 @@ fn record(inc: &mut IncarnationSummary, live: &mut Live, obs: &Observation, s: u
     inc.segments += 1;
     inc.last_frame = obs.frame;
     inc.last_timestamp_ns = obs.timestamp_ns;
-    if let Some(sent) = live.sent.get_mut(s) {
+    if !obs.flags.syn()
+        && let Some(sent) = live.sent_non_syn.get_mut(s)
+    {
         *sent = true;
     }
     let flags = obs.flags;
@@ -448,13 +451,17 @@ mod tests {
     }
 
     #[test]
-    fn new_attempt_after_unanswered_syn() {
+    fn new_attempt_after_abandoned_syn() {
         let c = run(&[seg(1, 0, true, S, 100), seg(2, 3, true, S, 7000)]);
         assert_eq!(c[0].incarnations.len(), 2);
-        assert_eq!(
-            c[0].incarnations[1].start,
-            IncarnationStart::AfterUnansweredSyn
-        );
+        assert_eq!(c[0].incarnations[1].start, IncarnationStart::NewAttempt);
+        // Even when the peer answered, as long as the SYN's sender never completed.
+        let c = run(&[
+            seg(1, 0, true, S, 100),
+            seg(2, 0, false, SA, 500),
+            seg(3, 1, true, S, 7000),
+        ]);
+        assert_eq!(c[0].incarnations.len(), 2);
     }
 
     #[test]

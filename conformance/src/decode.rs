@@ -168,6 +168,10 @@ pub enum SkipReason {
     /// A link-layer frame whose payload is not IP (ARP, LLDP, …), by EtherType or
     /// protocol number of the link.
     NotIp(u16),
+    /// An 802.2 LLC frame without SNAP (spanning tree, NetBIOS, …), by its DSAP.
+    Llc(u8),
+    /// A tunnel or label stack whose payload is not IP.
+    NotIpInside(&'static str),
     /// An IP packet carrying something other than TCP (and not a GTP-U tunnel).
     NotTcp(u8),
     /// A GTP-U message that carries no user packet (echo, error indication, …).
@@ -189,6 +193,8 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::UnsupportedLinkType(l) => write!(f, "unsupported link type {l}"),
             SkipReason::NotIp(t) => write!(f, "not IP (link protocol 0x{t:04x})"),
+            SkipReason::Llc(dsap) => write!(f, "not IP (802.2 LLC, DSAP 0x{dsap:02x})"),
+            SkipReason::NotIpInside(what) => write!(f, "not IP inside {what}"),
             SkipReason::NotTcp(p) => write!(f, "not TCP (IP protocol {p}{})", ip_proto_name(*p)),
             SkipReason::GtpSignalling(t) => {
                 write!(f, "GTP-U message type {t} without user packet")
@@ -334,7 +340,7 @@ fn llc(data: &[u8], cx: Cx) -> Decoded {
         [0xAA, 0xAA, 0x03, _, _, _, hi, lo, rest @ ..] => {
             ether_type(u16::from_be_bytes([*hi, *lo]), rest, cx)
         }
-        [_, _, _, ..] => Err(SkipReason::NotIp(0)),
+        [dsap, _, _, ..] => Err(SkipReason::Llc(*dsap)),
         _ => Err(SkipReason::Truncated("802.2 LLC header")),
     }
 }
@@ -377,7 +383,7 @@ fn mpls(data: &[u8], cx: Cx) -> Decoded {
     match rest.first().map(|b| b >> 4) {
         Some(4) | Some(6) => ip_any(rest, cx),
         Some(0) => ethernet(rest.get(4..).unwrap_or_default(), cx.deeper()),
-        Some(_) => Err(SkipReason::NotIp(ETHERTYPE_MPLS)),
+        Some(_) => Err(SkipReason::NotIpInside("MPLS")),
         None => Err(SkipReason::Truncated("MPLS payload")),
     }
 }
@@ -524,7 +530,7 @@ fn gtpu(data: &[u8], cx: Cx) -> Decoded {
             s.tunnelled = true;
             s
         }),
-        Some(_) => Err(SkipReason::NotIp(0)),
+        Some(_) => Err(SkipReason::NotIpInside("GTP-U")),
         None => Err(SkipReason::Truncated("GTP-U payload")),
     }
 }

@@ -1,5 +1,6 @@
 //! Printing ingestion results: human text and JSON; choosing the inputs.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read};
@@ -119,8 +120,14 @@ pub fn to_json(summaries: &[FileSummary]) -> io::Result<String> {
     serde_json::to_string_pretty(summaries).map_err(io::Error::other)
 }
 
-/// Human text for one file's summary.
+/// Human text for one file's summary, listing every connection.
 pub fn to_human(s: &FileSummary) -> String {
+    to_human_limited(s, usize::MAX)
+}
+
+/// Human text for one file's summary, listing at most `max_connections` connections (the
+/// counts and close patterns always cover all of them).
+pub fn to_human_limited(s: &FileSummary, max_connections: usize) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}", s.path);
     let format = s.format.as_deref().unwrap_or("unrecognised");
@@ -158,8 +165,23 @@ pub fn to_human(s: &FileSummary) -> String {
         "  connections {}, incarnations {}",
         s.connection_count, s.incarnation_count
     );
-    for c in &s.connections {
+    let mut patterns: BTreeMap<String, usize> = BTreeMap::new();
+    for inc in s.connections.iter().flat_map(|c| &c.incarnations) {
+        *patterns.entry(inc.close.to_string()).or_default() += 1;
+    }
+    if !patterns.is_empty() {
+        let list: Vec<String> = patterns.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        let _ = writeln!(o, "  close patterns: {}", list.join(", "));
+    }
+    for c in s.connections.iter().take(max_connections) {
         write_connection(&mut o, c);
+    }
+    if s.connections.len() > max_connections {
+        let _ = writeln!(
+            o,
+            "    … {} more connections",
+            s.connections.len() - max_connections
+        );
     }
     if let Some(e) = &s.error {
         let _ = writeln!(o, "  UNREADABLE: {e}");
@@ -174,7 +196,7 @@ fn write_connection(o: &mut String, c: &ConnectionSummary) {
             IncarnationStart::First => "",
             IncarnationStart::AfterClose => ", new after close",
             IncarnationStart::AfterSilence => ", new after silence",
-            IncarnationStart::AfterUnansweredSyn => ", new after unanswered SYN",
+            IncarnationStart::NewAttempt => ", new attempt (new ISN after SYN only)",
         };
         let opened = match (inc.initiator, inc.started_mid_stream) {
             (_, true) => "started mid-stream".to_string(),
