@@ -20,7 +20,7 @@
 # tcpdump runs on td-client/eth0 (client vantage) and td-server/eth0 (server vantage);
 # impairments (nftables drop-once, dup) live in td-router, between the two vantages.
 #
-# Tools: tcpdump nftables iptables iproute2 ethtool tshark(dumpcap, editcap) python3.
+# Tools (Debian packages): tcpdump nftables iproute2 ethtool tshark (for dumpcap) python3.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -109,12 +109,12 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 missing=()
-for tool in ip nft tcpdump ethtool dumpcap editcap ss python3; do
+for tool in ip nft tcpdump ethtool dumpcap ss python3; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -ne 0 ]; then
     echo "generate.sh: missing tools: ${missing[*]}" >&2
-    echo "  DEBIAN_FRONTEND=noninteractive apt-get install -y tcpdump nftables iptables iproute2 ethtool tshark python3" >&2
+    echo "  DEBIAN_FRONTEND=noninteractive apt-get install -y tcpdump nftables iproute2 ethtool tshark python3" >&2
     exit 1
 fi
 

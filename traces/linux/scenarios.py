@@ -86,7 +86,8 @@ def sysctl_set(ns, **kv):
 
 
 SYSCTLS = ["tcp_timestamps", "tcp_tw_reuse", "tcp_tw_reuse_delay", "tcp_fin_timeout",
-           "tcp_rfc1337", "tcp_sack", "tcp_max_tw_buckets", "ip_local_port_range"]
+           "tcp_rfc1337", "tcp_sack", "tcp_max_tw_buckets", "ip_local_port_range",
+           "tcp_recovery", "tcp_early_retrans"]
 
 
 def sysctl_snapshot(ns):
@@ -577,6 +578,16 @@ def _check_lost_final_ack(v, vant, ctx):
 
 
 s_lost_final_ack.check = _check_lost_final_ack
+
+
+@scenario("lost-final-ack-ipv6", classification="lost final ACK recovered", closed_first="client",
+          tw="client", family=6, impairment=SCENARIOS["lost-final-ack"]["impairment"],
+          desc="lost-final-ack over IPv6 (the same inet-family nftables rule)")
+def s_lost_final_ack_v6(ctx):
+    s_lost_final_ack(ctx)
+
+
+s_lost_final_ack_v6.check = _check_lost_final_ack
 
 
 @scenario("lost-fin", classification="lost FIN recovered", closed_first="client", tw="client",
@@ -1086,6 +1097,127 @@ def s_tw_rst1(ctx):
 s_tw_rst1.check = lambda v, vant, ctx: _check_tw_rst(v, vant, ctx, False)
 
 
+class Holder(threading.Thread):
+    """Delay one frame in the router without netem: an nftables forward rule drops the
+    first frame of the chosen IP length arriving on `iif` (quota trick), and this thread,
+    which sees the same frame on an AF_PACKET socket before netfilter does, sends it on
+    out of `oif` `delay` seconds later with the router's MAC addresses and TTL - 1 (what
+    forwarding would have done)."""
+
+    MACS = {"c0": ("02:00:00:00:01:01", "02:00:00:00:01:02"),
+            "s0": ("02:00:00:00:02:01", "02:00:00:00:02:02")}
+
+    def __init__(self, iif, oif, ip_len, delay):
+        super().__init__(daemon=True)
+        self.iif, self.oif, self.ip_len, self.delay = iif, oif, ip_len, delay
+        with netns(NS_R):
+            self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+            self.rx.bind((iif, 0))
+            self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            self.tx.bind((oif, 0))
+        self.rx.settimeout(0.2)
+        self.stop = threading.Event()
+        self.held = None
+        nft("add", "rule", "inet", "impair", "impfwd", "iifname", iif, "ip", "length",
+            str(ip_len), "quota", "until", str(ip_len + 1), "bytes", "counter", "drop")
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                fr, addr = self.rx.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if addr[2] == socket.PACKET_OUTGOING or len(fr) < 34:
+                continue
+            if struct.unpack("!H", fr[16:18])[0] != self.ip_len:
+                continue
+            t0 = time.time()
+            ip = bytearray(fr[14:])
+            ip[8] -= 1
+            ip[10:12] = b"\0\0"
+            ip[10:12] = struct.pack("!H", ip_checksum(bytes(ip[:(ip[0] & 15) * 4])))
+            src, dst = self.MACS[self.oif]
+            eth = bytes.fromhex(dst.replace(":", "")) + bytes.fromhex(src.replace(":", "")) + b"\x08\x00"
+            time.sleep(self.delay)
+            self.tx.send(eth + bytes(ip))
+            self.held = {"ip_length": self.ip_len, "held_s": round(time.time() - t0, 6),
+                         "from": self.iif, "to": self.oif}
+            break
+        self.rx.close()
+        self.tx.close()
+
+
+def ip_checksum(h):
+    s = sum(struct.unpack(f"!{len(h) // 2}H", h))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+REORDER_IMPAIRMENT = ("router holds the server's last data segment (100 bytes, IP length 152) "
+                      "for 50 ms: nftables forward rule drops it once ('iifname s0 ip length 152 "
+                      "quota until 153 bytes drop') and a helper on an AF_PACKET socket forwards "
+                      "that same frame 50 ms later (TTL - 1, router MACs), so the server's FIN "
+                      "overtakes it")
+
+
+def reorder_run(ctx):
+    L, c, s = exchange(ctx.net)
+    h = Holder("s0", "c0", 20 + 32 + 100, 0.05)
+    h.start()
+    s.sendall(b"z" * 100)
+    s.close()
+    check(recv_eof(c) == 100, "last data")
+    time.sleep(0.5)
+    c.close()
+    time.sleep(0.3)
+    h.stop.set()
+    h.join()
+    ctx.impairment_result = nft_ruleset()
+    ctx.outcome["held"] = h.held
+    L.close()
+
+
+def _check_reorder(v, vant, ctx, clean):
+    inc = Inc(v)
+    sh = inc.shape()
+    check(ctx.outcome.get("held"), "the helper held no frame")
+    check(sh["first_fin"] == "server", "first FIN")
+    fin = inc.first_fin("server")
+    last = [x for x in inc.by("server") if x.plen == 100]
+    sh["last_data_copies"] = len(last)
+    if clean:
+        check(len(last) == 1, "one copy of the last data segment (no retransmission)")
+    else:
+        check(len(last) in (1, 2), "last data segment once or twice")
+    check(sh["peer_acked_fin_separately"] and sh["final_acks"] == 1, "4-way")
+    check(sum(sh["rst_count"].values()) == 0, "RST")
+    if vant == "client":
+        check(last[0].n > fin.n, "the FIN arrived before the data")
+        dup = [x for x in inc.by("client") if fin.n < x.n < last[0].n and x.plen == 0]
+        check(dup and not seq_ge(dup[0].ack, fin.seq), "duplicate ACK for the hole")
+    else:
+        check(last[0].n < fin.n, "the server sent the data before the FIN")
+    sh["reordered_at_this_vantage"] = vant == "client"
+    return sh
+
+
+@scenario("reorder-teardown", classification="4-way", closed_first="server", tw="server",
+          impairment=REORDER_IMPAIRMENT, retries=8,
+          desc="the server sends 100 bytes and close()s at once; the FIN reaches the client "
+          "before the data (the client answers with a duplicate ACK carrying SACK of the FIN); "
+          "default sysctls, so the server's RACK/SACK recovery usually retransmits the hole "
+          "before the held original arrives, which then comes in as a duplicate; the client "
+          "reads EOF and close()s 0.5 s later")
+def s_reorder(ctx):
+    reorder_run(ctx)
+
+
+s_reorder.check = lambda v, vant, ctx: _check_reorder(v, vant, ctx, False)
+
+
+
+
 # ---------------------------------------------------------------- burst and bench
 
 def serve_forever(L, stop):
@@ -1108,7 +1240,7 @@ def serve_forever(L, stop):
     return conns
 
 
-def burst(ctx, n, sample_secs, csv_path, ports=(SERVER_PORT,)):
+def burst(ctx, n, sample_secs, csv_path, ports=(SERVER_PORT,), rate=None):
     stop = threading.Event()
     listeners = [ctx.net.listen(p) for p in ports]
     threads = [threading.Thread(target=serve_forever, args=(L, stop), daemon=True) for L in listeners]
@@ -1128,6 +1260,10 @@ def burst(ctx, n, sample_secs, csv_path, ports=(SERVER_PORT,)):
     t0 = time.time()
     errors = 0
     for i in range(n):
+        if rate:
+            pause = t0 + i / rate - time.time()
+            if pause > 0:
+                time.sleep(pause)
         try:
             c = ctx.net.client_socket()
             ctx.net.connect(c, ports[i % len(ports)])
@@ -1160,11 +1296,13 @@ BURST_N = 2000
 @scenario("burst", classification="3-way (FIN+ACK)", closed_first="client", tw="client",
           impairment=None, snaplen=96, burst=True,
           sysctl_client={"ip_local_port_range": "20000 60999"},
-          desc=f"{BURST_N} short connections one after another (request, response, client "
-          "close(), server close() on EOF); client TIME-WAIT count sampled every 0.5 s for 70 s "
-          "with 'ss -tan state time-wait' into burst.timewait.csv")
+          desc=f"{BURST_N} short connections paced at 100 per second over 20 s (request, "
+          "response, client close(), server close() on EOF); the client's TIME-WAIT count is "
+          "sampled about every 0.5 s for 90 s with 'ss -tan state time-wait' into "
+          "burst.timewait.csv (columns: unix time, count): it ramps up for 20 s, holds, and "
+          "drains 60 s after each close")
 def s_burst(ctx):
-    burst(ctx, BURST_N, 70.0, os.path.join(WORK, "burst.timewait.csv"))
+    burst(ctx, BURST_N, 90.0, os.path.join(WORK, "burst.timewait.csv"), rate=100)
 
 
 def _check_burst(v, vant, ctx):
@@ -1208,8 +1346,18 @@ def bench(n, outdir):
         burst(ctx, n, 0.0, None, ports=tuple(range(SERVER_PORT, SERVER_PORT + 8)))
         time.sleep(0.5)
         cap.stop()
-        npk = len(pr.read(path)) if os.path.getsize(path) < 2_000_000_000 else None
-        print(f"bench: {path}: {os.path.getsize(path)} bytes, {npk} packets, {ctx.outcome}")
+        npk = pr.count(path)
+        info = {"file": "bench.client.pcap", "kernel": os.uname().release, "vantage": "client",
+                "snaplen": 96, "packets": npk, "bytes": os.path.getsize(path),
+                "server_ports": [SERVER_PORT, SERVER_PORT + 7], "outcome": ctx.outcome,
+                "sysctls": {"client": sysctl_snapshot(NS_C), "server": sysctl_snapshot(NS_S)},
+                "what": "short-lived connections (connect, 26-byte request, 200-byte response, "
+                        "client close, server close on EOF) through the real stack, one after "
+                        "another, spread over 8 server ports"}
+        with open(os.path.join(outdir, "bench.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        print(f"bench: {path}: {info['bytes']} bytes, {npk} packets, {ctx.outcome}")
+        check(n < 100_000 or npk >= 1_000_000, f"only {npk} packets")
     finally:
         topology("down")
 
@@ -1308,18 +1456,62 @@ def run_scenario(name, keep_going):
     raise SystemExit(msg)
 
 
+SHORT_IMPAIRMENT = {
+    "lost-final-ack": "router drops the final ACK once (nft quota)",
+    "lost-final-ack-ipv6": "router drops the final ACK once (nft quota)",
+    "lost-fin": "router drops the first FIN once (nft quota)",
+    "dup-teardown": "router duplicates every FIN (nft dup)",
+    "reorder-teardown": "router holds the last data segment 50 ms; the FIN overtakes it",
+    "tw-rst-rfc1337-0": "router replays the final ACK 0.3 s later; the server answers RST",
+    "tw-rst-rfc1337-1": "router replays the final ACK 0.3 s later; the server answers RST",
+}
+TABLE_BEGIN = "<!-- BEGIN generated table: scenarios.py --table -->"
+TABLE_END = "<!-- END generated table -->"
+
+
+def write_table():
+    """Rewrite the capture table in README.md from the truth files present."""
+    rows = ["| file | vantage | scenario | classification | TIME-WAIT held by | impairment | sysctls set |",
+            "|---|---|---|---|---|---|---|"]
+    present = set(os.listdir(CAPDIR)) if os.path.isdir(CAPDIR) else set()
+    for name, meta in SCENARIOS.items():
+        for vant in ("client", "server"):
+            tf = f"{name}.{vant}.truth.json"
+            if tf not in present:
+                continue
+            with open(os.path.join(CAPDIR, tf)) as f:
+                t = json.load(f)
+            sc = []
+            for side, key in (("client", "sysctl_client"), ("server", "sysctl_server")):
+                for k, val in meta.get(key, {}).items():
+                    sc.append(f"{side} {k}={val}")
+            rows.append(f"| `captures/{t['file']}` | {vant} | {name} | {t['classification']} | "
+                        f"{t['time_wait_held_by']} | {SHORT_IMPAIRMENT.get(name, 'none')} | "
+                        f"{'; '.join(sc) or 'defaults'} |")
+    readme = os.path.join(HERE, "README.md")
+    text = open(readme).read()
+    a, b = text.index(TABLE_BEGIN), text.index(TABLE_END)
+    text = text[:a] + TABLE_BEGIN + "\n" + "\n".join(rows) + "\n" + text[b:]
+    with open(readme, "w") as f:
+        f.write(text)
+
+
 def main():
     global GENERATOR
     ap = argparse.ArgumentParser()
     ap.add_argument("--generator", required=True)
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep-going", action="store_true")
+    ap.add_argument("--table", action="store_true", help="only rewrite the README table")
     ap.add_argument("names", nargs="*")
     a = ap.parse_args()
     GENERATOR = a.generator
     if a.list:
         for k, m in SCENARIOS.items():
             print(f"{k:28} {m['classification']}")
+        return
+    if a.table:
+        write_table()
         return
     if a.names[:1] == ["bench"]:
         n = int(a.names[1]) if len(a.names) > 1 else 120_000
@@ -1330,6 +1522,7 @@ def main():
         if n not in SCENARIOS:
             raise SystemExit(f"unknown scenario {n}; try --list")
     failed = [n for n in names if not run_scenario(n, a.keep_going)]
+    write_table()
     if failed:
         raise SystemExit(f"failed: {failed}")
 
