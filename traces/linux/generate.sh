@@ -4,6 +4,7 @@
 #   sudo traces/linux/generate.sh                 # every committed scenario
 #   sudo traces/linux/generate.sh close-4way ...  # only the named scenarios
 #   sudo traces/linux/generate.sh --list          # list scenario names
+#   traces/linux/generate.sh --verify             # no root: captures/ still match their truth
 #   sudo traces/linux/generate.sh bench [N]       # on demand, NOT committed: >= 1 M packet
 #                                                 # benchmark capture in traces/linux/bench/
 #
@@ -103,6 +104,11 @@ case "${1:-}" in
     _up) topology_up; exit 0 ;;
     _down) topology_down; exit 0 ;;
 esac
+
+# No root needed: re-check the committed captures against their truth files.
+if [ "${1:-}" = "--verify" ]; then
+    exec python3 "$HERE/scenarios.py" --generator "$HERE/generate.sh" --verify
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "generate.sh: needs root (network namespaces, tcpdump, nftables)" >&2

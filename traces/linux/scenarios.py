@@ -1015,6 +1015,8 @@ def tw_rst_run(ctx, port):
         ps.bind(("s0", 0))
     ps.send(final.raw)
     ps.close()
+    ctx.outcome["replayed"] = {"copy_of_server_vantage_frame": final.n, "bytes": len(final.raw),
+                               "sent_s_after_original": round(time.time() - final.t, 3)}
     time.sleep(0.5)
     n = tw_count(NS_C)
     ctx.outcome["client_time_wait_sockets_after_rst"] = n
@@ -1182,6 +1184,7 @@ def _check_reorder(v, vant, ctx, clean):
     inc = Inc(v)
     sh = inc.shape()
     check(ctx.outcome.get("held"), "the helper held no frame")
+    check("packets 1 " in ctx.impairment_result, "nft did not drop exactly one frame")
     check(sh["first_fin"] == "server", "first FIN")
     fin = inc.first_fin("server")
     last = [x for x in inc.by("server") if x.plen == 100]
@@ -1411,6 +1414,7 @@ def run_scenario(name, keep_going):
         for vant, (facts, view, segs) in results.items():
             base = f"{name}.{vant}"
             shutil.copy(os.path.join(WORK, f"{base}.{ext}"), os.path.join(CAPDIR, f"{base}.{ext}"))
+            os.chmod(os.path.join(CAPDIR, f"{base}.{ext}"), 0o644)
             truth = {
                 "file": f"{base}.{ext}",
                 "scenario": name,
@@ -1422,7 +1426,7 @@ def run_scenario(name, keep_going):
                 "vantage": vant,
                 "capture_point": "td-client eth0 (between client and router)" if vant == "client"
                 else "td-server eth0 (between router and server)",
-                "format": {"pcap": "pcap, microsecond", "pcapng": "pcapng (dumpcap)"}[ext]
+                "format": {"pcap": "pcap, microsecond", "pcapng": "pcapng (dumpcap), nanosecond if_tsresol"}[ext]
                 if not meta.get("nano") else "pcap, nanosecond",
                 "snaplen": meta.get("snaplen", SNAPLEN),
                 "client": {"addr": ctx.net.caddr, "port": ctx.cport if not meta.get("burst") else "ephemeral"},
@@ -1430,6 +1434,8 @@ def run_scenario(name, keep_going):
                 "ip_version": fam,
                 "closed_first": meta["closed_first"],
                 "impairment": meta["impairment"] or "none",
+                "router_rules_after": [ln.strip() for ln in (ctx.impairment_result or "").splitlines()
+                                       if "counter" in ln or "dup" in ln or "drop" in ln],
                 "sysctls": sysctls,
                 "classification": meta["classification"],
                 "time_wait_held_by": meta["tw"],
@@ -1496,6 +1502,40 @@ def write_table():
         f.write(text)
 
 
+def verify():
+    """No root needed: every committed capture still matches its truth file (packet count,
+    addresses, the per-segment summary and the classification vocabulary)."""
+    terms = {"4-way", "3-way (FIN+ACK)", "simultaneous", "half-close with data", "RST abort",
+             "FIN then RST", "FIN-WAIT-2 timeout", "lost final ACK recovered",
+             "lost FIN recovered", "reuse of the 4-tuple (inside TIME-WAIT)",
+             "reuse of the 4-tuple (after TIME-WAIT)", "TIME-WAIT ended by RST"}
+    bad = 0
+    n = 0
+    for tf in sorted(os.listdir(CAPDIR)):
+        if not tf.endswith(".truth.json"):
+            continue
+        n += 1
+        with open(os.path.join(CAPDIR, tf)) as f:
+            t = json.load(f)
+        problems = []
+        segs = pr.read(os.path.join(CAPDIR, t["file"]))
+        if len(segs) != t["packets"]:
+            problems.append(f"{len(segs)} packets, truth says {t['packets']}")
+        if t["classification"] not in terms:
+            problems.append(f"classification {t['classification']!r}")
+        caddr, saddr = t["client"]["addr"], t["server"]["addr"]
+        if any({x.src, x.dst} != {caddr, saddr} for x in segs):
+            problems.append("a segment between other addresses")
+        if "segments" in t:
+            view = View(segs, caddr, saddr)
+            if summarize(view.all, caddr) != t["segments"]:
+                problems.append("segment summary differs")
+        print(f"{'ok ' if not problems else 'BAD'} {t['file']} {'; '.join(problems)}")
+        bad += bool(problems)
+    print(f"{n} truth files, {bad} bad")
+    return bad == 0
+
+
 def main():
     global GENERATOR
     ap = argparse.ArgumentParser()
@@ -1503,6 +1543,7 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep-going", action="store_true")
     ap.add_argument("--table", action="store_true", help="only rewrite the README table")
+    ap.add_argument("--verify", action="store_true", help="check captures/ against the truth files")
     ap.add_argument("names", nargs="*")
     a = ap.parse_args()
     GENERATOR = a.generator
@@ -1513,6 +1554,8 @@ def main():
     if a.table:
         write_table()
         return
+    if a.verify:
+        raise SystemExit(0 if verify() else 1)
     if a.names[:1] == ["bench"]:
         n = int(a.names[1]) if len(a.names) > 1 else 120_000
         bench(n, os.path.join(HERE, "bench"))
