@@ -628,6 +628,46 @@ def _check_lost_fin(v, vant, ctx):
 s_lost_fin.check = _check_lost_fin
 
 
+@scenario("lost-second-fin", classification="lost FIN recovered", closed_first="client",
+          tw="client", impairment="router drops the server's FIN (the second FIN of the close) "
+          "once: nftables forward rule 'iifname s0 tcp flags & fin == fin quota until 100 bytes "
+          "drop', added before the server close()s",
+          desc="client close(); the server close()s 0.5 s after EOF and its FIN is lost; the "
+          "server retransmits it. At the server vantage this looks exactly like lost-final-ack "
+          "(FIN, no ACK, FIN again, ACK); only the client vantage tells them apart")
+def s_lost_second_fin(ctx):
+    L, c, s = exchange(ctx.net)
+    c.close()
+    recv_eof(s)
+    time.sleep(0.5)
+    nft("add", "rule", "inet", "impair", "impfwd", "iifname", "s0", "tcp", "flags", "&", "fin",
+        "==", "fin", "quota", "until", "100", "bytes", "counter", "drop")
+    s.close()
+    time.sleep(2.0)
+    ctx.impairment_result = nft_ruleset()
+    L.close()
+
+
+def _check_lost_second_fin(v, vant, ctx):
+    inc = Inc(v)
+    sh = inc.shape()
+    check(sh["first_fin"] == "client", "first FIN")
+    check(sh["peer_acked_fin_separately"], "4-way")
+    fs = inc.fins("server")
+    acks = inc.pure_acks_of("client", fs[0])
+    if vant == "server":
+        check(len(fs) == 2 and fs[0].seq == fs[1].seq, "server FIN sent twice")
+        check(len(acks) == 1 and acks[0].n > fs[1].n, "one ACK, after the retransmission")
+    else:
+        check(len(fs) == 1 and len(acks) == 1, "client sees one FIN and ACKs it once")
+    check(sum(sh["rst_count"].values()) == 0, "RST")
+    check("packets 1 " in ctx.impairment_result, "nft did not drop exactly one packet")
+    return sh
+
+
+s_lost_second_fin.check = _check_lost_second_fin
+
+
 @scenario("linger0-abort", classification="RST abort", closed_first="client", tw="none",
           impairment=None, desc="client sets SO_LINGER {on, 0} and close()s: RST, no FIN")
 def s_linger0(ctx):
@@ -750,6 +790,104 @@ def _check_fw2(v, vant, ctx):
 
 
 s_fw2.check = _check_fw2
+
+
+def no_tw_run(ctx, drop_final_ack, orphan):
+    """Client closes first with tcp_max_tw_buckets=0: the kernel cannot keep a TIME-WAIT
+    (or orphaned FIN-WAIT-2) socket and closes it at once."""
+    L, c, s = exchange(ctx.net)
+    if orphan:
+        c.close()
+    else:
+        c.shutdown(socket.SHUT_WR)
+    recv_eof(s)
+    time.sleep(0.5)
+    if drop_final_ack:
+        nft("add", "rule", "inet", "impair", "impfwd", "iifname", "c0", "tcp", "flags", "==",
+            "ack", "quota", "until", "100", "bytes", "counter", "drop")
+    ctx.outcome["client_sockets_before_server_close"] = ss_state(NS_C)
+    s.close()
+    if not orphan:
+        check(recv_eof(c) == 0, "client EOF")
+        time.sleep(0.1)
+        ctx.outcome["client_sockets_after_server_fin"] = ss_state(NS_C)
+        c.close()
+    time.sleep(1.5)
+    ctx.outcome["client_time_wait_sockets_after"] = tw_count(NS_C)
+    ctx.impairment_result = nft_ruleset() if drop_final_ack else None
+    L.close()
+
+
+@scenario("no-timewait-4way", classification="4-way", closed_first="client", tw="none",
+          impairment=None, sysctl_client={"tcp_max_tw_buckets": 0},
+          desc="client tcp_max_tw_buckets=0; client shutdown(SHUT_WR), server close() 0.5 s "
+          "after EOF, client close() on EOF: an ordinary 4-way close on the wire, but the "
+          "client's kernel keeps no TIME-WAIT socket ('time wait bucket table overflow')")
+def s_no_tw(ctx):
+    no_tw_run(ctx, False, False)
+
+
+def _check_no_tw(v, vant, ctx):
+    sh = check_4way(v)
+    check(ctx.outcome["client_time_wait_sockets_after"] == 0, "no TIME-WAIT socket")
+    return sh
+
+
+s_no_tw.check = _check_no_tw
+
+
+@scenario("no-timewait-lost-final-ack", classification="FIN then RST", closed_first="client",
+          tw="none", sysctl_client={"tcp_max_tw_buckets": 0},
+          impairment=SCENARIOS["lost-final-ack"]["impairment"],
+          desc="the hazard TIME-WAIT exists for: client tcp_max_tw_buckets=0 (no TIME-WAIT "
+          "socket), the client's final ACK is lost, the server's retransmitted FIN finds no "
+          "connection and meets RST; the server's close ends in an error instead of cleanly")
+def s_no_tw_lost(ctx):
+    no_tw_run(ctx, True, False)
+
+
+def _check_no_tw_lost(v, vant, ctx):
+    inc = Inc(v)
+    sh = inc.shape()
+    check(sh["first_fin"] == "client", "first FIN")
+    check(sh["peer_acked_fin_separately"], "FIN acked separately")
+    fs = inc.fins("server")
+    check(len(fs) == 2 and fs[0].seq == fs[1].seq, "server FIN retransmitted once")
+    r = inc.rsts("client")
+    check(len(r) == 1 and r[0].n > fs[1].n and r[0].seq == fs[1].ack, "client RST answers the "
+          "retransmitted FIN")
+    acks = inc.pure_acks_of("client", fs[0])
+    check(len(acks) == (1 if vant == "client" else 0), f"final ACKs {len(acks)}")
+    check("packets 1 " in ctx.impairment_result, "nft did not drop exactly one packet")
+    check(ctx.outcome["client_time_wait_sockets_after"] == 0, "no TIME-WAIT socket")
+    return sh
+
+
+s_no_tw_lost.check = _check_no_tw_lost
+
+
+@scenario("no-timewait-orphan-fin-wait-2", classification="FIN then RST", closed_first="client",
+          tw="none", impairment=None, sysctl_client={"tcp_max_tw_buckets": 0},
+          desc="client tcp_max_tw_buckets=0 and a plain close(): the orphaned FIN-WAIT-2 state "
+          "also needs a TIME-WAIT bucket, so the client's kernel drops the connection as soon "
+          "as its FIN is ACKed; the server's FIN 0.5 s later meets RST")
+def s_no_tw_orphan(ctx):
+    no_tw_run(ctx, False, True)
+
+
+def _check_no_tw_orphan(v, vant, ctx):
+    inc = Inc(v)
+    sh = inc.shape()
+    check(sh["first_fin"] == "client", "first FIN")
+    check(sh["peer_acked_fin_separately"], "FIN acked separately")
+    fb = inc.first_fin("server")
+    r = inc.rsts("client")
+    check(fb is not None and len(r) == 1 and r[0].n > fb.n, "client RST answers the server FIN")
+    check(sh["final_acks"] == 0, "no final ACK")
+    return sh
+
+
+s_no_tw_orphan.check = _check_no_tw_orphan
 
 
 @scenario("dup-teardown", classification="4-way", closed_first="client", tw="client",
@@ -1466,6 +1604,8 @@ SHORT_IMPAIRMENT = {
     "lost-final-ack": "router drops the final ACK once (nft quota)",
     "lost-final-ack-ipv6": "router drops the final ACK once (nft quota)",
     "lost-fin": "router drops the first FIN once (nft quota)",
+    "lost-second-fin": "router drops the server's FIN once (nft quota)",
+    "no-timewait-lost-final-ack": "router drops the final ACK once (nft quota)",
     "dup-teardown": "router duplicates every FIN (nft dup)",
     "reorder-teardown": "router holds the last data segment 50 ms; the FIN overtakes it",
     "tw-rst-rfc1337-0": "router replays the final ACK 0.3 s later; the server answers RST",
