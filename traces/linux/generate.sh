@@ -32,7 +32,7 @@ NS_SERVER=td-server
 topology_down() {
     local ns
     for ns in "$NS_CLIENT" "$NS_ROUTER" "$NS_SERVER"; do
-        if ip netns list | grep -qw "$ns"; then
+        if [ -e "/var/run/netns/$ns" ]; then
             # kill anything still running inside (only our own namespaces)
             local pids
             pids="$(ip netns pids "$ns" 2>/dev/null || true)"
