@@ -1577,7 +1577,7 @@ def run_scenario(name, keep_going):
                 "format": {"pcap": "pcap, microsecond", "pcapng": "pcapng (dumpcap), nanosecond if_tsresol"}[ext]
                 if not meta.get("nano") else "pcap, nanosecond",
                 "snaplen": meta.get("snaplen", SNAPLEN),
-                "client": {"addr": ctx.net.caddr, "port": ctx.cport if not meta.get("burst") else "ephemeral"},
+                "client": {"addr": ctx.net.caddr, "port": ctx.cport if not meta.get("burst") else f"20000-{20000 + BURST_N - 1}"},
                 "server": {"addr": ctx.net.saddr, "port": SERVER_PORT},
                 "ip_version": fam,
                 "closed_first": meta["closed_first"],
