@@ -457,6 +457,74 @@ def s_server_first(ctx):
 s_server_first.check = lambda v, vant, ctx: check_4way(v, closer="server")
 
 
+@scenario("close-server-first-3way", classification="3-way (FIN+ACK)", closed_first="server",
+          tw="server", impairment=None,
+          desc="server close() right after sending the response; the client close()s as soon "
+          "as recv() returns EOF, so its FIN carries the delayed ACK of the server's FIN")
+def s_server_first_3way(ctx):
+    L = ctx.net.listen()
+    c = ctx.net.client_socket()
+    ctx.net.connect(c)
+    s, _ = L.accept()
+    c.sendall(REQ)
+    recv_exact(s, len(REQ))
+    s.sendall(RESP)
+    s.close()
+    recv_exact(c, len(RESP))
+    recv_eof(c)
+    c.close()
+    time.sleep(0.3)
+    L.close()
+
+
+def _check_server_3way(v, vant, ctx):
+    sh = Inc(v).shape()
+    check(sh["first_fin"] == "server", "first FIN not from server")
+    check(not sh["simultaneous"], "crossed")
+    check(sh["peer_fin_piggybacks_ack"], "client FIN did not carry the ACK of the server FIN")
+    check(sum(sh["rst_count"].values()) == 0, "RST")
+    check(sh["final_acks"] == 1, "final ACK")
+    return sh
+
+
+s_server_first_3way.check = _check_server_3way
+
+
+@scenario("data-fin-piggyback", classification="4-way", closed_first="server", tw="server",
+          impairment=None,
+          desc="the server corks the socket (TCP_CORK), writes the 200-byte response and "
+          "close()s: the FIN rides on the last data segment ([FP.] with 200 bytes); the "
+          "client reads EOF and close()s 0.5 s later")
+def s_data_fin(ctx):
+    L = ctx.net.listen()
+    c = ctx.net.client_socket()
+    ctx.net.connect(c)
+    s, _ = L.accept()
+    c.sendall(REQ)
+    recv_exact(s, len(REQ))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    s.sendall(RESP)
+    s.close()
+    recv_exact(c, len(RESP))
+    recv_eof(c)
+    time.sleep(0.5)
+    c.close()
+    time.sleep(0.3)
+    L.close()
+
+
+def _check_data_fin(v, vant, ctx):
+    inc = Inc(v)
+    sh = check_4way(v, closer="server")
+    fin = inc.first_fin("server")
+    check(fin.plen == len(RESP), f"server FIN carries {fin.plen} bytes of data")
+    sh["fin_carries_data"] = fin.plen
+    return sh
+
+
+s_data_fin.check = _check_data_fin
+
+
 @scenario("simultaneous", classification="simultaneous", closed_first="both", tw="both",
           impairment=None, retries=100,
           desc="both applications call shutdown(SHUT_WR) at the same instant (two processes "
@@ -501,6 +569,15 @@ def _check_simul(v, vant, ctx):
 
 
 s_simultaneous.check = _check_simul
+
+
+@scenario("simultaneous-ipv6", classification="simultaneous", closed_first="both", tw="both",
+          impairment=None, retries=100, family=6, desc="simultaneous over IPv6")
+def s_simultaneous_v6(ctx):
+    s_simultaneous(ctx)
+
+
+s_simultaneous_v6.check = _check_simul
 
 
 @scenario("half-close-data", classification="half-close with data", closed_first="client",
@@ -696,6 +773,35 @@ def _check_rst_abort(v, vant, ctx):
 
 
 s_linger0.check = _check_rst_abort
+
+
+@scenario("linger0-abort-server", classification="RST abort", closed_first="server", tw="none",
+          impairment=None, desc="after the response the server sets SO_LINGER {on, 0} and "
+          "close()s: RST from the server, no FIN; the client's recv() gets ECONNRESET")
+def s_linger0_server(ctx):
+    L, c, s = exchange(ctx.net)
+    set_linger0(s)
+    s.close()
+    time.sleep(0.2)
+    try:
+        c.recv(10)
+        ctx.outcome["client_recv"] = "returned"
+    except ConnectionResetError:
+        ctx.outcome["client_recv"] = "ECONNRESET"
+    c.close()
+    time.sleep(0.2)
+    L.close()
+
+
+def _check_rst_abort_server(v, vant, ctx):
+    inc = Inc(v)
+    check(not [x for x in inc.segs if x.has(FIN)], "FIN seen")
+    check(len(inc.rsts("server")) == 1, "one RST from the server")
+    check(not inc.rsts("client"), "RST from client")
+    return {"rst_from": "server", "fins": 0}
+
+
+s_linger0_server.check = _check_rst_abort_server
 
 
 @scenario("close-unread-rst", classification="RST abort", closed_first="client", tw="none",
