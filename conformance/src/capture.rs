@@ -329,8 +329,10 @@ pub struct CaptureError {
     /// Byte offset of the start of the damaged unit (in the decompressed stream for gzip).
     pub offset: u64,
     /// The damaged unit.
+    #[serde(flatten)]
     pub unit: ErrorUnit,
     /// What is wrong.
+    #[serde(flatten)]
     pub kind: CaptureErrorKind,
 }
 
