@@ -36,6 +36,7 @@ topology_down() {
             # kill anything still running inside (only our own namespaces)
             local pids
             pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+            # shellcheck disable=SC2086 # one pid per word
             if [ -n "$pids" ]; then kill $pids 2>/dev/null || true; fi
             ip netns del "$ns" 2>/dev/null || true
         fi
