@@ -30,9 +30,11 @@ pub struct ConnectionKey {
 
 impl ConnectionKey {
     /// The key of the connection a segment from `src` to `dst` belongs to, and whether
-    /// `src` is endpoint `a`.
+    /// `src` is endpoint `a`. Endpoints are ordered by address (IPv4 as IPv4-mapped IPv6),
+    /// then port.
     pub fn of(src: SocketAddr, dst: SocketAddr) -> (Self, bool) {
-        if (src.ip(), src.port()) <= (dst.ip(), dst.port()) {
+        let (_, from_a) = PackedKey::of(&src, &dst);
+        if from_a {
             (ConnectionKey { a: src, b: dst }, true)
         } else {
             (ConnectionKey { a: dst, b: src }, false)
@@ -106,9 +108,6 @@ pub struct IncarnationSummary {
     /// The side that closed first: the sender of the first FIN, or without any FIN, of the
     /// first RST.
     pub first_closer: Option<SocketAddr>,
-    /// Sender of the first FIN.
-    #[serde(skip)]
-    first_closer_by_fin: Option<SocketAddr>,
     /// Frame of the first FIN sent by each side (`a`, `b` of the key).
     pub first_fin_frame: [Option<u64>; 2],
     /// Frame of the first RST (from either side).
@@ -141,28 +140,162 @@ pub struct Placement {
     pub from_a: bool,
 }
 
-/// What the tracker needs to know of the current incarnation beyond its summary.
-#[derive(Clone, Debug)]
+/// The incarnation being tracked, compact (sides as `a`/`b` flags, absent frames as 0,
+/// frames being 1-based) because every segment touches it: expanded into an
+/// [`IncarnationSummary`] only at the end.
+#[derive(Clone, Copy, Debug)]
 struct Live {
-    /// ISN of each side, from its SYN.
-    isn: [Option<u32>; 2],
-    /// Each side sent a segment without SYN.
-    sent_non_syn: [bool; 2],
+    start: IncarnationStart,
+    started_mid_stream: bool,
     /// A FIN or RST was seen.
     closing: bool,
+    /// Each side (`a`, `b`) sent a segment without SYN.
+    sent_non_syn: [bool; 2],
+    /// Sender of the first SYN (`true` for `a`), or receiver of the first SYN+ACK.
+    initiator: Option<bool>,
+    /// Sender of the first FIN.
+    first_fin_from: Option<bool>,
+    /// Sender of the first RST.
+    first_rst_from: Option<bool>,
+    /// ISN of each side, from its SYN.
+    isn: [Option<u32>; 2],
+    first_frame: u64,
+    last_frame: u64,
+    first_timestamp_ns: i64,
+    last_timestamp_ns: i64,
+    segments: u64,
+    /// First FIN of each side; 0 when none.
+    first_fin_frame: [u64; 2],
+    /// First and last RST; 0 when none.
+    first_rst_frame: u64,
+    last_rst_frame: u64,
 }
 
+/// One 4-tuple: the incarnation being tracked kept inline (it is touched by every segment),
+/// the finished ones behind it.
 #[derive(Clone, Debug)]
 struct Tracked {
-    summary: ConnectionSummary,
-    live: Live,
+    key: ConnectionKey,
+    current: Live,
+    finished: Vec<Live>,
+}
+
+/// The 4-tuple as five machine words: compared inline and hashed with five multiplies,
+/// which makes the connection table, the hot path of ingestion, a third cheaper than with
+/// `SocketAddr` keys and SipHash. Both addresses are stored as IPv6 (IPv4 mapped); the last
+/// word holds both ports and which addresses really are IPv6, so that IPv4 and
+/// IPv4-mapped IPv6 stay apart.
+#[derive(Clone, Copy, Eq)]
+struct PackedKey([u64; 5]);
+
+impl std::hash::Hash for PackedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for word in self.0 {
+            state.write_u64(word);
+        }
+    }
+}
+
+impl PartialEq for PackedKey {
+    fn eq(&self, other: &Self) -> bool {
+        // Branch-free, and not a call to `bcmp` as the derived comparison of arrays is.
+        let [a0, a1, a2, a3, a4] = self.0;
+        let [b0, b1, b2, b3, b4] = other.0;
+        ((a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2) | (a3 ^ b3) | (a4 ^ b4)) == 0
+    }
+}
+
+/// One endpoint as the packed key stores it: address bits (IPv4 mapped), port, IPv6 or not.
+fn packed_endpoint(addr: &SocketAddr) -> (u128, u16, bool) {
+    match addr.ip() {
+        std::net::IpAddr::V4(v4) => (u128::from(v4.to_ipv6_mapped()), addr.port(), false),
+        std::net::IpAddr::V6(v6) => (u128::from(v6), addr.port(), true),
+    }
+}
+
+impl PackedKey {
+    /// The key of a segment from `src` to `dst`, and whether `src` is the lower endpoint
+    /// (endpoint `a` of [`ConnectionKey`]); the order is by address bits, then port.
+    fn of(src: &SocketAddr, dst: &SocketAddr) -> (Self, bool) {
+        let s = packed_endpoint(src);
+        let d = packed_endpoint(dst);
+        let from_a = (s.0, s.1) <= (d.0, d.1);
+        let (a, b) = if from_a { (s, d) } else { (d, s) };
+        let family = u64::from(a.2) | (u64::from(b.2) << 1);
+        let words = [
+            (a.0 >> 64) as u64,
+            a.0 as u64,
+            (b.0 >> 64) as u64,
+            b.0 as u64,
+            (u64::from(a.1) << 32) | (u64::from(b.1) << 16) | family,
+        ];
+        (PackedKey(words), from_a)
+    }
+}
+
+/// A multiply-fold hasher for [`PackedKey`] (the folded 128-bit product of foldhash and
+/// wyhash), keyed per tracker from the standard library's random state, so that a crafted
+/// capture cannot aim at collisions it does not know the key of.
+#[derive(Clone, Copy)]
+struct KeyHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            if let Some(dst) = word.get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+            }
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word) * u128::from(0x9E37_79B9_7F4A_7C15u64);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+#[derive(Clone)]
+struct KeyHasherBuilder {
+    seed: u64,
+}
+
+impl Default for KeyHasherBuilder {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        KeyHasherBuilder {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x7ea2_d0c0u64) | 1,
+        }
+    }
+}
+
+impl std::hash::BuildHasher for KeyHasherBuilder {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher { state: self.seed }
+    }
 }
 
 /// Groups observations into connections and incarnations, streaming.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConnectionTracker {
-    index: HashMap<ConnectionKey, usize>,
+    index: HashMap<PackedKey, usize, KeyHasherBuilder>,
     connections: Vec<Tracked>,
+}
+
+impl std::fmt::Debug for ConnectionTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionTracker")
+            .field("connections", &self.connections.len())
+            .finish()
+    }
 }
 
 fn side(from_a: bool) -> usize {
@@ -177,19 +310,28 @@ impl ConnectionTracker {
 
     /// Files one segment; returns where it went.
     pub fn observe(&mut self, obs: &Observation) -> Placement {
-        let (key, from_a) = ConnectionKey::of(obs.src, obs.dst);
+        let (packed, from_a) = PackedKey::of(&obs.src, &obs.dst);
         let s = side(from_a);
-        let connection = match self.index.get(&key) {
+        let connection = match self.index.get(&packed) {
             Some(&i) => i,
             None => {
                 let i = self.connections.len();
-                self.index.insert(key, i);
+                self.index.insert(packed, i);
+                let key = if from_a {
+                    ConnectionKey {
+                        a: obs.src,
+                        b: obs.dst,
+                    }
+                } else {
+                    ConnectionKey {
+                        a: obs.dst,
+                        b: obs.src,
+                    }
+                };
                 self.connections.push(Tracked {
-                    summary: ConnectionSummary {
-                        key,
-                        incarnations: vec![new_incarnation(IncarnationStart::First, obs)],
-                    },
-                    live: fresh_live(),
+                    key,
+                    current: new_incarnation(IncarnationStart::First, obs),
+                    finished: Vec::new(),
                 });
                 i
             }
@@ -202,27 +344,21 @@ impl ConnectionTracker {
                 from_a,
             };
         };
-        if let Some(start) = split_cause(tracked, obs, s) {
-            tracked
-                .summary
-                .incarnations
-                .push(new_incarnation(start, obs));
-            tracked.live = fresh_live();
+        if let Some(start) = split_cause(&tracked.current, obs, s) {
+            let done = std::mem::replace(&mut tracked.current, new_incarnation(start, obs));
+            tracked.finished.push(done);
         }
-        let incarnation = tracked.summary.incarnations.len().saturating_sub(1);
-        if let Some(inc) = tracked.summary.incarnations.last_mut() {
-            record(inc, &mut tracked.live, obs, s);
-        }
+        record(&mut tracked.current, obs, s);
         Placement {
             connection,
-            incarnation,
+            incarnation: tracked.finished.len(),
             from_a,
         }
     }
 
-    /// Connections in order of first appearance.
-    pub fn connections(&self) -> impl Iterator<Item = &ConnectionSummary> {
-        self.connections.iter().map(|t| &t.summary)
+    /// The 4-tuple of a connection, by its index in order of first appearance.
+    pub fn key(&self, connection: usize) -> Option<ConnectionKey> {
+        self.connections.get(connection).map(|t| t.key)
     }
 
     /// Number of connections (distinct 4-tuples).
@@ -237,35 +373,62 @@ impl ConnectionTracker {
 
     /// Consumes the tracker, returning the connections in order of first appearance.
     pub fn into_connections(self) -> Vec<ConnectionSummary> {
-        self.connections.into_iter().map(|t| t.summary).collect()
+        self.connections
+            .into_iter()
+            .map(|t| {
+                let key = t.key;
+                let incarnations = t
+                    .finished
+                    .iter()
+                    .chain(std::iter::once(&t.current))
+                    .map(|live| summarize(live, &key))
+                    .collect();
+                ConnectionSummary { key, incarnations }
+            })
+            .collect()
     }
 }
 
-fn fresh_live() -> Live {
+fn new_incarnation(start: IncarnationStart, obs: &Observation) -> Live {
     Live {
-        isn: [None, None],
-        sent_non_syn: [false, false],
-        closing: false,
-    }
-}
-
-fn new_incarnation(start: IncarnationStart, obs: &Observation) -> IncarnationSummary {
-    IncarnationSummary {
         start,
+        started_mid_stream: !obs.flags.syn(),
+        closing: false,
+        sent_non_syn: [false, false],
+        initiator: None,
+        first_fin_from: None,
+        first_rst_from: None,
+        isn: [None, None],
         first_frame: obs.frame,
         last_frame: obs.frame,
         first_timestamp_ns: obs.timestamp_ns,
         last_timestamp_ns: obs.timestamp_ns,
         segments: 0,
-        initiator: None,
-        started_mid_stream: !obs.flags.syn(),
-        first_closer: None,
-        first_closer_by_fin: None,
-        first_fin_frame: [None, None],
-        first_rst_frame: None,
-        first_rst_from: None,
-        last_rst_frame: None,
-        close: ClosePattern::None,
+        first_fin_frame: [0, 0],
+        first_rst_frame: 0,
+        last_rst_frame: 0,
+    }
+}
+
+fn summarize(live: &Live, key: &ConnectionKey) -> IncarnationSummary {
+    let endpoint = |is_a: bool| if is_a { key.a } else { key.b };
+    let frame = |f: u64| (f != 0).then_some(f);
+    let [fa, fb] = live.first_fin_frame;
+    IncarnationSummary {
+        start: live.start,
+        first_frame: live.first_frame,
+        last_frame: live.last_frame,
+        first_timestamp_ns: live.first_timestamp_ns,
+        last_timestamp_ns: live.last_timestamp_ns,
+        segments: live.segments,
+        initiator: live.initiator.map(endpoint),
+        started_mid_stream: live.started_mid_stream,
+        first_closer: live.first_fin_from.or(live.first_rst_from).map(endpoint),
+        first_fin_frame: [frame(fa), frame(fb)],
+        first_rst_frame: frame(live.first_rst_frame),
+        first_rst_from: live.first_rst_from.map(endpoint),
+        last_rst_frame: frame(live.last_rst_frame),
+        close: close_pattern(live),
     }
 }
 
@@ -274,17 +437,15 @@ fn new_incarnation(start: IncarnationStart, obs: &Observation) -> IncarnationSum
 /// Only a SYN can, and only one with a new ISN: a SYN repeating its side's ISN is a
 /// retransmission and stays. A pure SYN with a new ISN starts a new incarnation once the
 /// old one has seen FIN or RST, after long silence, or when its sender had sent nothing
-/// but SYNs (it abandoned that attempt and connects anew). A SYN+ACK does so only when its sender had
-/// already sent a different ISN and it does not answer the current SYN of the peer (the new
-/// incarnation's SYN was not captured). Anywhere else (a SYN inside a live, answered
-/// connection, as in the IDS-evasion captures) it is a segment of that connection, for the
-/// oracle to judge.
-fn split_cause(t: &Tracked, obs: &Observation, s: usize) -> Option<IncarnationStart> {
+/// but SYNs (it abandoned that attempt and connects anew). A SYN+ACK does so only when its
+/// sender had already sent a different ISN and it does not answer the current SYN of the
+/// peer (the new incarnation's SYN was not captured). Anywhere else (a SYN inside a live,
+/// answered connection, as in the IDS-evasion captures) it is a segment of that
+/// connection, for the oracle to judge.
+fn split_cause(live: &Live, obs: &Observation, s: usize) -> Option<IncarnationStart> {
     if !obs.flags.syn() {
         return None;
     }
-    let current = t.summary.incarnations.last()?;
-    let live = &t.live;
     let own_isn = live.isn.get(s).copied().flatten();
     if own_isn == Some(obs.seq) {
         return None;
@@ -297,7 +458,7 @@ fn split_cause(t: &Tracked, obs: &Observation, s: usize) -> Option<IncarnationSt
             return None;
         }
     }
-    let silent = obs.timestamp_ns.saturating_sub(current.last_timestamp_ns) >= SILENCE_SPLIT_NS;
+    let silent = obs.timestamp_ns.saturating_sub(live.last_timestamp_ns) >= SILENCE_SPLIT_NS;
     if live.closing {
         Some(IncarnationStart::AfterClose)
     } else if silent {
@@ -309,60 +470,60 @@ fn split_cause(t: &Tracked, obs: &Observation, s: usize) -> Option<IncarnationSt
     }
 }
 
-fn record(inc: &mut IncarnationSummary, live: &mut Live, obs: &Observation, s: usize) {
-    inc.segments += 1;
-    inc.last_frame = obs.frame;
-    inc.last_timestamp_ns = obs.timestamp_ns;
-    if !obs.flags.syn()
+fn record(live: &mut Live, obs: &Observation, s: usize) {
+    let from_a = s == 0;
+    live.segments += 1;
+    live.last_frame = obs.frame;
+    live.last_timestamp_ns = obs.timestamp_ns;
+    let flags = obs.flags;
+    if !flags.syn()
         && let Some(sent) = live.sent_non_syn.get_mut(s)
     {
         *sent = true;
     }
-    let flags = obs.flags;
     if flags.syn() {
         if let Some(isn) = live.isn.get_mut(s) {
             isn.get_or_insert(obs.seq);
         }
-        if inc.initiator.is_none() && !inc.started_mid_stream {
-            inc.initiator = Some(if flags.ack() { obs.dst } else { obs.src });
+        if live.initiator.is_none() && !live.started_mid_stream {
+            // A SYN+ACK's sender is the responder: the initiator is the other side.
+            live.initiator = Some(if flags.ack() { !from_a } else { from_a });
         }
     }
-    if flags.fin()
-        && let Some(f) = inc.first_fin_frame.get_mut(s)
-    {
-        f.get_or_insert(obs.frame);
+    if flags.fin() {
+        if let Some(f) = live.first_fin_frame.get_mut(s)
+            && *f == 0
+        {
+            *f = obs.frame;
+        }
+        live.first_fin_from.get_or_insert(from_a);
     }
     if flags.rst() {
-        if inc.first_rst_frame.is_none() {
-            inc.first_rst_frame = Some(obs.frame);
-            inc.first_rst_from = Some(obs.src);
+        if live.first_rst_frame == 0 {
+            live.first_rst_frame = obs.frame;
+            live.first_rst_from = Some(from_a);
         }
-        inc.last_rst_frame = Some(obs.frame);
-    }
-    if flags.fin() && inc.first_closer_by_fin.is_none() {
-        inc.first_closer_by_fin = Some(obs.src);
+        live.last_rst_frame = obs.frame;
     }
     live.closing |= flags.fin() || flags.rst();
-    inc.first_closer = inc.first_closer_by_fin.or(inc.first_rst_from);
-    inc.close = close_pattern(inc);
 }
 
 /// The close pattern is about how the incarnation ended: an RST before any FIN (say, the
 /// answer to a stale ACK during the handshake) does not make a later FIN/FIN close an RST
 /// close.
-fn close_pattern(inc: &IncarnationSummary) -> ClosePattern {
-    let [fa, fb] = inc.first_fin_frame;
-    let first_fin = [fa, fb].into_iter().flatten().min();
-    let rst_after_fin = match (first_fin, inc.last_rst_frame) {
-        (Some(fin), Some(rst)) => rst >= fin,
-        _ => false,
+fn close_pattern(live: &Live) -> ClosePattern {
+    let [fa, fb] = live.first_fin_frame;
+    let first_fin = [fa, fb].into_iter().filter(|&f| f != 0).min();
+    let rst_after_fin = match first_fin {
+        Some(fin) => live.last_rst_frame != 0 && live.last_rst_frame >= fin,
+        None => false,
     };
-    match (fa, fb) {
+    match (fa != 0, fb != 0) {
         _ if rst_after_fin => ClosePattern::FinThenRst,
-        (Some(_), Some(_)) => ClosePattern::FinFin,
-        (Some(_), None) | (None, Some(_)) => ClosePattern::OneSidedFin,
-        (None, None) if inc.last_rst_frame.is_some() => ClosePattern::RstOnly,
-        (None, None) => ClosePattern::None,
+        (true, true) => ClosePattern::FinFin,
+        (true, false) | (false, true) => ClosePattern::OneSidedFin,
+        (false, false) if live.last_rst_frame != 0 => ClosePattern::RstOnly,
+        (false, false) => ClosePattern::None,
     }
 }
 

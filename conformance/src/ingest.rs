@@ -86,14 +86,18 @@ pub fn ingest<R: Read>(
     mut on_segment: impl FnMut(&Observation, Placement),
 ) -> FileSummary {
     let mut tracker = ConnectionTracker::new();
-    let mut link_types: BTreeMap<LinkType, u64> = BTreeMap::new();
+    // Per frame: a short list searched linearly beats a map (captures have one to a few).
+    let mut link_types: Vec<(LinkType, u64)> = Vec::new();
     let mut skipped: BTreeMap<SkipReason, u64> = BTreeMap::new();
     let (mut tcp, mut v4, mut v6, mut truncated, mut tunnelled) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut backwards = 0u64;
     let mut previous_ts: Option<i64> = None;
     let outcome = read_capture(input, |record| match record {
         Record::Packet(frame) => {
-            *link_types.entry(frame.link_type).or_default() += 1;
+            match link_types.iter_mut().find(|(l, _)| *l == frame.link_type) {
+                Some((_, n)) => *n += 1,
+                None => link_types.push((frame.link_type, 1)),
+            }
             if previous_ts.is_some_and(|p| frame.timestamp_ns < p) {
                 backwards += 1;
             }
@@ -119,6 +123,7 @@ pub fn ingest<R: Read>(
         }
     });
     let connections = tracker.into_connections();
+    link_types.sort();
     FileSummary {
         path: path.to_string(),
         format: outcome.format.as_ref().map(ToString::to_string),
