@@ -258,7 +258,15 @@ impl std::hash::Hasher for KeyHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.state
+        // The fold alone leaves the low bits, which pick the bucket, poorly mixed for keys
+        // differing only in a port (a quarter of the buckets used); MurmurHash3's fmix64
+        // finalizer spreads them.
+        let mut h = self.state;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -288,6 +296,9 @@ impl std::hash::BuildHasher for KeyHasherBuilder {
 pub struct ConnectionTracker {
     index: HashMap<PackedKey, usize, KeyHasherBuilder>,
     connections: Vec<Tracked>,
+    /// The connection of the previous segment: segments come in bursts of one connection,
+    /// and a five-word comparison is cheaper than a table probe.
+    last: Option<(PackedKey, usize)>,
 }
 
 impl std::fmt::Debug for ConnectionTracker {
@@ -312,8 +323,9 @@ impl ConnectionTracker {
     pub fn observe(&mut self, obs: &Observation) -> Placement {
         let (packed, from_a) = PackedKey::of(&obs.src, &obs.dst);
         let s = side(from_a);
-        let connection = match self.index.get(&packed) {
-            Some(&i) => i,
+        let cached = self.last.filter(|(k, _)| *k == packed).map(|(_, i)| i);
+        let connection = match cached.or_else(|| self.index.get(&packed).copied()) {
+            Some(i) => i,
             None => {
                 let i = self.connections.len();
                 self.index.insert(packed, i);
@@ -336,6 +348,7 @@ impl ConnectionTracker {
                 i
             }
         };
+        self.last = Some((packed, connection));
         let Some(tracked) = self.connections.get_mut(connection) else {
             // Unreachable by construction; an empty placement is better than a panic.
             return Placement {
