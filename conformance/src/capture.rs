@@ -173,8 +173,10 @@ pub struct Frame<'a> {
     /// Capture time in nanoseconds since the Unix epoch (pcap: µs or ns by magic;
     /// pcapng: the interface's `if_tsresol` and `if_tsoffset`).
     pub timestamp_ns: i64,
-    /// Interface index, global across pcapng sections (Wireshark's `frame.interface_id`);
-    /// always 0 for pcap.
+    /// pcapng section, 0-based (always 0 for pcap).
+    pub section: u32,
+    /// Interface id within its section, as Wireshark's `frame.interface_id` shows it
+    /// (always 0 for pcap).
     pub interface: u32,
     /// Link-layer header type of the interface.
     pub link_type: LinkType,
@@ -696,6 +698,7 @@ fn read_pcap(
                         let frame = Frame {
                             number: record,
                             timestamp_ns,
+                            section: 0,
                             interface: 0,
                             link_type,
                             original_len: b.origlen,
@@ -728,10 +731,11 @@ fn read_pcap(
     }
 }
 
-/// What a pcapng interface description says that packets need.
+/// What a pcapng interface description says that packets need, and where it is.
 #[derive(Clone, Copy, Debug)]
 struct NgInterface {
-    global_id: u32,
+    section: u32,
+    local_id: u32,
     link_type: LinkType,
     snaplen: u32,
     tsresol: u8,
@@ -825,7 +829,7 @@ fn read_pcapng(
     let mut capacity = capacity;
     let mut big_endian = false;
     let mut interfaces: Vec<NgInterface> = Vec::new();
-    let mut global_base: u32 = 0;
+    let mut section: u32 = 0;
     let mut block_index: u64 = 0;
     loop {
         let offset = reader.consumed() as u64;
@@ -933,17 +937,23 @@ fn read_pcapng(
         match &block {
             Block::SectionHeader(shb) => {
                 big_endian = shb.big_endian();
-                global_base = global_base.saturating_add(interfaces.len() as u32);
+                section = outcome.sections;
                 interfaces.clear();
                 outcome.sections += 1;
             }
             Block::InterfaceDescription(idb) => {
                 interfaces.push(NgInterface {
-                    global_id: global_base.saturating_add(interfaces.len() as u32),
+                    section,
+                    local_id: interfaces.len() as u32,
                     link_type: LinkType(u32::from(idb.linktype.0 as u16)),
                     snaplen: idb.snaplen,
                     tsresol: idb.if_tsresol,
-                    tsoffset: idb.if_tsoffset,
+                    // pcap-parser reads if_tsoffset little-endian whatever the section.
+                    tsoffset: if big_endian {
+                        idb.if_tsoffset.swap_bytes()
+                    } else {
+                        idb.if_tsoffset
+                    },
                 });
                 outcome.interfaces += 1;
             }
@@ -999,7 +1009,8 @@ fn read_pcapng(
                 } else {
                     pcapng_ns(ticks, iface.tsresol, iface.tsoffset)
                 },
-                interface: iface.global_id,
+                section: iface.section,
+                interface: iface.local_id,
                 link_type: iface.link_type,
                 original_len: origlen,
                 data,

@@ -554,6 +554,7 @@ mod tests {
         Observation {
             frame,
             timestamp_ns: t_s * 1_000_000_000,
+            section: 0,
             interface: 0,
             ip_version: IpVersion::V4,
             src,

@@ -15,7 +15,9 @@ pub struct Observation {
     /// Capture time, nanoseconds since the Unix epoch. Kept in file order even when it
     /// goes backwards.
     pub timestamp_ns: i64,
-    /// Interface the frame was captured on (global across pcapng sections).
+    /// pcapng section of the frame, 0-based.
+    pub section: u32,
+    /// Interface within that section, as Wireshark's `frame.interface_id`.
     pub interface: u32,
     /// IP version of the innermost IP header.
     pub ip_version: IpVersion,
@@ -49,6 +51,7 @@ impl Observation {
         Observation {
             frame: frame.number,
             timestamp_ns: frame.timestamp_ns,
+            section: frame.section,
             interface: frame.interface,
             ip_version: segment.ip_version,
             src: SocketAddr::new(segment.src, segment.src_port),
