@@ -602,7 +602,7 @@ fn read_pcap(
     let source = FillingReader {
         inner: Box::new(Cursor::new(header).chain(source.inner)),
         error: source.error,
-        failed: false,
+        failed: source.failed,
     };
     let mut reader = LegacyPcapReader::new(BUFFER_CAPACITY, source).map_err(|e| {
         CaptureError::new(
@@ -805,7 +805,7 @@ fn read_pcapng(
     let source = FillingReader {
         inner: Box::new(Cursor::new(head).chain(source.inner)),
         error: source.error,
-        failed: false,
+        failed: source.failed,
     };
     let mut reader = match PcapNGReader::new(capacity, source) {
         Ok(r) => r,
