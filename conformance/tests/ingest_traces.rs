@@ -1,7 +1,8 @@
 //! Every capture under `traces/` is read without panic and its summary is snapshotted
 //! (one snapshot per file, named by its path); the third-party corpus also agrees with the
-//! tshark figures of its catalogue, except where `traces/third-party/INGEST-NOTES.md`
-//! explains why the catalogue is wrong.
+//! tshark figures of its catalogue (packets, TCP packets by IP version, truncated,
+//! timestamps backwards, streams and reuse, FINs from both or one side, RSTs), except where
+//! `traces/third-party/INGEST-NOTES.md` explains why the catalogue is wrong.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -93,6 +94,17 @@ fn third_party_agrees_with_the_catalogue() {
         let path = e["corpus_path"].as_str().expect("corpus_path");
         let s = summary(&dir.join(path));
         assert_eq!(s.error, None, "{path}");
+        // FIN and RST bookkeeping, counted per incarnation as the catalogue counts per stream.
+        let incarnations = s.connections.iter().flat_map(|c| &c.incarnations);
+        let (mut fin_both, mut fin_one, mut with_rst) = (0u64, 0u64, 0u64);
+        for i in incarnations {
+            match i.first_fin_frame.iter().flatten().count() {
+                2 => fin_both += 1,
+                1 => fin_one += 1,
+                _ => {}
+            }
+            with_rst += u64::from(i.first_rst_frame.is_some());
+        }
         let ours = [
             ("packets", s.packets),
             ("tcp_packets", s.tcp_segments),
@@ -104,6 +116,9 @@ fn third_party_agrees_with_the_catalogue() {
             // new one.
             ("incarnations", s.incarnation_count as u64),
             ("reuse", (s.incarnation_count - s.connection_count) as u64),
+            ("fin_both_sides", fin_both),
+            ("fin_one_side_only", fin_one),
+            ("conns_with_rst", with_rst),
         ];
         for (field, value) in ours {
             let key = match field {
