@@ -50,6 +50,7 @@ Replay pcap/pcapng captures through the model and judge each connection's teardo
 Examples:
   teardown replay capture.pcap
   teardown replay --stack linux --format json traces/linux/
+  teardown replay --connections traces/third-party/   # connections and incarnations only
 
 Exit status: 2 if any input was unreadable or on bad usage, 1 on violations, else 0.";
 
