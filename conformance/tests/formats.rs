@@ -186,3 +186,23 @@ fn a_file_named_pcap_holding_pcapng_is_read_by_magic() {
     assert_eq!(s.format.as_deref(), Some("pcapng"));
     assert_eq!(s.packets, 5);
 }
+
+#[test]
+fn a_block_larger_than_the_read_buffer_is_read_whole() {
+    // 3 MiB of packet in one enhanced packet block: past the 1 MiB streaming buffer, which
+    // must grow for it, and well under the 16 MiB plausibility limit.
+    let mut big = ethernet(&ipv4_syn(7));
+    big.resize(3 << 20, 0);
+    let mut ng = Ng {
+        be: false,
+        out: Vec::new(),
+    };
+    ng.section(false);
+    ng.interface(1, None, None);
+    ng.enhanced(0, 1, &ethernet(&ipv4_syn(6)));
+    ng.enhanced(0, 2, &big);
+    ng.enhanced(0, 3, &ethernet(&ipv4_syn(8)));
+    let s = ingest("big-block", &ng.out[..], |_, _| {});
+    assert_eq!(s.error, None);
+    assert_eq!((s.packets, s.tcp_segments), (3, 3));
+}
