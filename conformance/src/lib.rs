@@ -1,7 +1,10 @@
-//! teardown-conformance: reading captures and replaying them through the model.
+//! teardown-conformance: reading captures and replaying them through the model, and the
+//! reports of the `teardown` command line.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod check_report;
 pub mod connections;
 pub mod decode;
 pub mod ingest;

@@ -43,7 +43,10 @@ fn every_subcommand_has_help_with_examples() {
         let out = teardown(&[sub, "--help"]);
         assert!(out.status.success(), "`{sub} --help` failed");
         let text = stdout(&out);
-        assert!(text.contains("Examples:"), "`{sub} --help` has no examples:\n{text}");
+        assert!(
+            text.contains("Examples:"),
+            "`{sub} --help` has no examples:\n{text}"
+        );
         assert!(text.contains(&format!("teardown {sub}")), "{text}");
     }
 }

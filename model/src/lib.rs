@@ -1,1 +1,27 @@
-//! teardown-model: the one implementation of the TCP teardown rules.
+//! # teardown-model
+//!
+//! A formal model of TCP connection teardown, and the one implementation of its rules.
+//!
+//! - [`endpoint`]: the TCB and the pure transition functions (RFC 9293 §3.10), generic over
+//!   the sequence-number space ([`seq`]) and time, each step naming the [`rules::Rule`] it
+//!   applied.
+//! - [`stack`]: the description of a stack's teardown knobs; [`builtins`]: the built-in
+//!   descriptions (rfc9293, linux, freebsd, …, and the unsafe variants) with their
+//!   expected verdicts.
+//! - [`system`]: the checked system (a hand-written `stateright::Model`): two endpoints, a
+//!   lossy, reordering, duplicating network with segment lifetimes, discrete time, ghost
+//!   state, properties and witnesses.
+//! - [`check`]: running the checker, shortest counterexamples, verdicts.
+//!
+//! No I/O happens in this crate.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod builtins;
+pub mod check;
+pub mod endpoint;
+pub mod rules;
+pub mod segment;
+pub mod seq;
+pub mod stack;
+pub mod system;

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use teardown_conformance::check_report::{self, Timings};
+use teardown_model::builtins::{builtin, builtin_names};
+use teardown_model::check::{CheckOptions, check, expectations};
+use teardown_model::stack::parse_duration_ms;
+use teardown_model::system::{Bounds, TeardownModel};
 
 /// A formal model of TCP connection teardown, model-checked with stateright,
 /// and the same model used as an oracle for real packet captures.
@@ -187,10 +192,89 @@ fn replay_connections(args: &ReplayArgs) -> u8 {
     report::exit_status(&summaries)
 }
 
+/// Bad usage: say what is wrong and exit with status 2.
+fn usage_error(msg: &str) -> u8 {
+    eprintln!("teardown: {msg}");
+    2
+}
+
+impl BoundArgs {
+    /// The built-in's default bounds with the flags applied.
+    fn apply(&self, mut b: Bounds) -> Result<Bounds, String> {
+        if let Some(v) = self.losses {
+            b.losses = v;
+        }
+        if let Some(v) = self.dups {
+            b.dups = v;
+        }
+        if let Some(v) = self.incarnations {
+            b.incarnations = v;
+        }
+        if let Some(v) = self.data {
+            b.data = v;
+        }
+        if let Some(t) = &self.tick {
+            b.tick_ms = parse_duration_ms(t).map_err(|e| format!("--tick {e}"))?;
+        }
+        Ok(b)
+    }
+}
+
+fn run_check(args: &CheckArgs) -> u8 {
+    let names: Vec<String> = if args.all {
+        builtin_names()
+    } else if args.stacks.is_empty() {
+        return usage_error(
+            "check: name a stack with --stack NAME, or use --all (see `teardown check --help`)",
+        );
+    } else {
+        args.stacks.clone()
+    };
+    if args.threads == 0 || args.threads > 256 {
+        return usage_error("check: --threads must be between 1 and 256");
+    }
+    let mut reports = Vec::new();
+    for name in &names {
+        let Some(b) = builtin(name) else {
+            return usage_error(&format!(
+                "check: unknown stack `{name}`; built-ins: {}",
+                builtin_names().join(", ")
+            ));
+        };
+        let bounds = match args.bounds.apply(b.bounds) {
+            Ok(x) => x,
+            Err(e) => return usage_error(&e),
+        };
+        let model = match TeardownModel::new(b.stack.clone(), bounds) {
+            Ok(m) => m,
+            Err(e) => return usage_error(&format!("check: {e}")),
+        };
+        let expected = expectations(&b.expect, &b.witnesses);
+        let opts = CheckOptions {
+            threads: args.threads,
+            max_states: args.max_states,
+        };
+        let report = check(&model, Some(&expected), opts);
+        if args.format == CheckFormat::Human {
+            print!("{}", check_report::human(&report, Timings::Show));
+            println!();
+        }
+        reports.push(report);
+    }
+    match args.format {
+        CheckFormat::Human if reports.len() > 1 => {
+            print!("{}", check_report::table(&reports, Timings::Show))
+        }
+        CheckFormat::Human => {}
+        CheckFormat::Json => println!("{}", check_report::json(&reports, Timings::Show)),
+    }
+    u8::from(!reports.iter().all(|r| r.as_expected()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check(_) => not_implemented("check", "The teardown model"),
+        Command::Check(args) => run_check(&args),
         Command::Replay(args) if args.connections => replay_connections(&args),
         Command::Replay(_) => not_implemented("replay", "The oracle"),
         Command::Graph(_) => {
