@@ -11,7 +11,9 @@ use crate::stack::{
     AppEvents, Behaviour, IsnPolicy, RstCheck, StackDescription, SynCheck, SynInTimeWait,
     TimeWaitRst, Timers,
 };
-use crate::system::{Bounds, P_BOTH_CLOSED, P_DATA, P_FINAL_ACK, P_OLD_ACCEPTED, P_OLD_DELIVERED};
+use crate::system::{
+    Bounds, P_BOTH_CLOSED, P_DATA, P_FINAL_ACK, P_NO_ACK_LOOP, P_OLD_ACCEPTED, P_OLD_DELIVERED,
+};
 use crate::system::{
     W_ASSASSINATED, W_FW1_TW, W_HALF_CLOSE, W_LOST_FINAL_ACK, W_NEW_INCARNATION, W_OLD_DUP_WINDOW,
     W_PAWS, W_SIMULTANEOUS, W_TW_RESTART,
@@ -215,7 +217,7 @@ pub fn builtins() -> Vec<Builtin> {
     };
     let mk = |stack: StackDescription,
               budget: (u8, u8, u8),
-              v: [Expect; 5],
+              v: [Expect; 6],
               witnesses: Vec<&'static str>| Builtin {
         bounds: bounds(&stack, budget),
         stack,
@@ -224,7 +226,8 @@ pub fn builtins() -> Vec<Builtin> {
             (P_OLD_ACCEPTED, v[1]),
             (P_OLD_DELIVERED, v[2]),
             (P_DATA, v[3]),
-            (P_BOTH_CLOSED, v[4]),
+            (P_NO_ACK_LOOP, v[4]),
+            (P_BOTH_CLOSED, v[5]),
         ],
         witnesses,
     };
@@ -236,41 +239,41 @@ pub fn builtins() -> Vec<Builtin> {
     });
     let linux_fast = variant(linux(), "", "", |s| s.behaviour.isn = IsnPolicy::Arbitrary);
     vec![
-        mk(rfc9293(), STD, [H, H, V, H, H], all_w(&[W_ASSASSINATED])),
+        mk(rfc9293(), STD, [H, H, V, H, H, H], all_w(&[W_ASSASSINATED])),
         mk(
             rfc9293_rfc1337(),
             STD,
-            [H, H, H, H, H],
+            [H, H, H, H, H, H],
             all_w(&[W_TW_RESTART]),
         ),
         mk(
             linux(),
             STD,
-            [H, H, V, H, H],
+            [H, H, V, H, H, H],
             all_w(&[W_TW_RESTART, W_PAWS, W_ASSASSINATED]),
         ),
         mk(
             freebsd(),
             STD,
-            [H, H, V, H, H],
+            [H, H, V, H, H, H],
             all_w(&[W_TW_RESTART, W_PAWS]),
         ),
         mk(
             macos(),
             STD,
-            [H, H, V, H, H],
+            [H, H, V, H, H, H],
             all_w(&[W_TW_RESTART, W_PAWS, W_ASSASSINATED]),
         ),
         mk(
             windows(),
             STD,
-            [H, H, V, H, H],
+            [H, H, V, H, H, H],
             all_w(&[W_TW_RESTART, W_ASSASSINATED]),
         ),
         mk(
             smoltcp(),
             STD,
-            [H, V, V, V, V],
+            [H, V, V, V, V, V],
             all_w(&[W_TW_RESTART, W_ASSASSINATED]),
         ),
         mk(
@@ -283,7 +286,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             STD,
-            [V, V, V, V, V],
+            [V, V, V, V, V, V],
             vec![
                 W_SIMULTANEOUS,
                 W_HALF_CLOSE,
@@ -301,7 +304,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             (1, 0, 2),
-            [V, V, V, V, V],
+            [V, V, V, V, V, V],
             all_w(&[W_TW_RESTART]),
         ),
         mk(
@@ -314,7 +317,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             STD,
-            [H, V, V, V, V],
+            [H, V, V, V, V, V],
             all_w(&[W_TW_RESTART, W_ASSASSINATED]),
         ),
         mk(
@@ -327,7 +330,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             STD,
-            [V, V, V, H, V],
+            [V, V, V, H, V, V],
             vec![
                 W_SIMULTANEOUS,
                 W_FW1_TW,
@@ -346,7 +349,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             (2, 0, 1),
-            [V, H, H, H, V],
+            [V, H, H, H, H, V],
             all_w(&[]),
         ),
         mk(
@@ -360,7 +363,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             STD,
-            [V, V, V, V, V],
+            [V, V, V, V, V, V],
             all_w(&[W_TW_RESTART]),
         ),
         mk(
@@ -373,7 +376,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             STD,
-            [V, H, V, H, H],
+            [V, H, V, H, H, H],
             all_w(&[W_TW_RESTART, W_PAWS]),
         ),
         mk(
@@ -387,7 +390,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             STD,
-            [H, V, V, V, V],
+            [H, V, V, V, V, V],
             all_w(&[W_TW_RESTART]),
         ),
         mk(
@@ -400,7 +403,7 @@ pub fn builtins() -> Vec<Builtin> {
                 },
             ),
             (1, 0, 1),
-            [H, V, V, V, V],
+            [H, V, V, V, V, V],
             vec![
                 W_LOST_FINAL_ACK,
                 W_SIMULTANEOUS,

@@ -42,6 +42,20 @@ macro_rules! rules {
                 match self { $( Rule::$name => $accepts, )* }
             }
 
+            /// Whether the rule only answers a segment it rejected with an ACK.
+            pub const fn answers_rejected_segment(self) -> bool {
+                matches!(
+                    self,
+                    Rule::SeqUnacceptableAck
+                        | Rule::PawsReject
+                        | Rule::AckOfUnsentData
+                        | Rule::RstChallengeAck
+                        | Rule::SynChallengeAck
+                        | Rule::DataOutOfOrder
+                        | Rule::TimeWaitFinReacked
+                )
+            }
+
             /// The rule with this id.
             pub fn from_id(id: &str) -> Option<Rule> {
                 Rule::ALL.iter().copied().find(|r| r.id() == id)

@@ -285,6 +285,10 @@ pub struct SystemState {
     pub flags: u8,
     /// The witness the last step showed, if any.
     pub witness: Option<Witness>,
+    /// Consecutive steps that only answered a rejected segment with an ACK (ghost). An
+    /// exchange of such answers that never ends is RFC 1337's hazard H2 (two ends in
+    /// permanent disagreement); counting it keeps the state graph acyclic.
+    pub ack_exchange: u8,
 }
 
 /// What an application does.
@@ -417,6 +421,11 @@ impl TeardownModel {
         let peer = 1 - side;
         let rule = step.rule;
         s.witness = None;
+        s.ack_exchange = if arrived.is_some() && rule.answers_rejected_segment() {
+            s.ack_exchange.saturating_add(1)
+        } else {
+            0
+        };
 
         if let Some(seg) = arrived {
             let newest = s.ends[CLIENT].incarnation.max(s.ends[SERVER].incarnation);
@@ -606,6 +615,7 @@ impl TeardownModel {
                 }
                 t.segment = Some(f);
                 s.witness = None;
+                s.ack_exchange = 0;
             }
             Action::Duplicate(i) => {
                 if !s.movable(i) {
@@ -617,6 +627,7 @@ impl TeardownModel {
                 s.network.insert(i, f);
                 t.segment = Some(f);
                 s.witness = None;
+                s.ack_exchange = 0;
             }
             Action::Timeout(side) => {
                 let step = s.ends[side].on_timer(0, &self.cfg)?;
@@ -647,6 +658,7 @@ impl TeardownModel {
                     }
                 }
                 s.witness = None;
+                s.ack_exchange = 0;
             }
         }
         t.state = s;
@@ -679,6 +691,9 @@ impl TeardownModel {
                 s.flags & flag::OLD_DELIVERED == 0
             }),
             Property::always(P_DATA, |_, s: &SystemState| s.flags & flag::DATA_LOST == 0),
+            Property::always(P_NO_ACK_LOOP, |_, s: &SystemState| {
+                s.ack_exchange < ACK_EXCHANGE_LIMIT
+            }),
             Property::eventually(P_BOTH_CLOSED, |m: &TeardownModel, s: &SystemState| {
                 let last = m.bounds.incarnations;
                 let closed = |e: &Endpoint| matches!(e.state, State::Closed | State::Listen);
@@ -726,6 +741,13 @@ pub const P_OLD_ACCEPTED: &str = "old segment never accepted by a new incarnatio
 pub const P_OLD_DELIVERED: &str = "old segment never delivered to a new incarnation";
 /// Property: a FIN is accepted only after every octet written before it was delivered.
 pub const P_DATA: &str = "graceful close delivers all data written before close";
+/// Property: two endpoints never answer each other's rejected segments with ACKs without
+/// end (RFC 1337 H2: "an infinite ACK loop").
+pub const P_NO_ACK_LOOP: &str = "no endless exchange of ACKs (RFC 1337 H2)";
+/// Consecutive answers to rejected segments that count as an endless exchange. In a finite
+/// execution each answer needs a segment that some budget or event produced; a dozen in a
+/// row, with nothing else happening, only a loop produces.
+pub const ACK_EXCHANGE_LIMIT: u8 = 12;
 /// Property: every maximal execution completes every teardown: both endpoints end CLOSED,
 /// or, when several incarnations are checked, both ESTABLISHED in the last one (which only
 /// opens).
@@ -750,11 +772,12 @@ pub const W_PAWS: &str = "an old segment reaches the new incarnation and PAWS re
 pub const W_ASSASSINATED: &str = "TIME-WAIT ended early by an RST";
 
 /// The safety and liveness properties, in report order.
-pub const PROPERTIES: [&str; 5] = [
+pub const PROPERTIES: [&str; 6] = [
     P_FINAL_ACK,
     P_OLD_ACCEPTED,
     P_OLD_DELIVERED,
     P_DATA,
+    P_NO_ACK_LOOP,
     P_BOTH_CLOSED,
 ];
 /// The witnesses, in report order.
@@ -786,10 +809,14 @@ impl Model for TeardownModel {
             delays_left: self.bounds.delays,
             flags: 0,
             witness: None,
+            ack_exchange: 0,
         }]
     }
 
     fn actions(&self, s: &SystemState, actions: &mut Vec<Action>) {
+        if s.ack_exchange >= ACK_EXCHANGE_LIMIT {
+            return; // an endless ACK exchange: the property reports it; nothing follows
+        }
         let ev = self.cfg.events;
         for side in [CLIENT, SERVER] {
             let e = &s.ends[side];
