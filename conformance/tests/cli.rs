@@ -63,3 +63,67 @@ fn unknown_subcommand_is_bad_usage_with_status_2() {
     let out = teardown(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn check_of_the_safe_reference_meets_every_expectation() {
+    let out = teardown(&["check", "--stack", "rfc9293+rfc1337", "--threads", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("final ACK is always recovered"), "{text}");
+    assert!(!text.contains("EXPECTED"), "{text}");
+}
+
+#[test]
+fn check_of_an_unsafe_stack_prints_a_counterexample_and_still_exits_0() {
+    // The violation is the expected verdict of no-time-wait: exit 0, with the trace.
+    let out = teardown(&["check", "--stack", "no-time-wait"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("shortest counterexample"), "{text}");
+    assert!(text.contains("closed-reset"), "{text}");
+}
+
+#[test]
+fn check_exits_1_when_a_verdict_differs_from_the_expectation() {
+    // With one incarnation the required witness "a new incarnation is established" and
+    // the expected violations of reuse cannot be found.
+    let out = teardown(&[
+        "check",
+        "--stack",
+        "tw-reuse-without-timestamps",
+        "--incarnations",
+        "1",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("(EXPECTED found)"), "{text}");
+    assert!(text.contains("(EXPECTED VIOLATED)"), "{text}");
+}
+
+#[test]
+fn check_json_is_an_array_of_reports() {
+    let out = teardown(&["check", "--stack", "linux", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let r = &v[0];
+    assert_eq!(r["stack"], "linux");
+    assert!(r["unique"].as_u64().unwrap_or(0) > 1000);
+    assert_eq!(r["as_expected"], true);
+    assert!(r["verdicts"].as_array().is_some_and(|a| a.len() >= 6));
+}
+
+#[test]
+fn check_rejects_bad_usage_with_status_2() {
+    for args in [
+        vec!["check"],
+        vec!["check", "--stack", "no-such-stack"],
+        vec!["check", "--stack", "linux", "--tick", "0s"],
+        vec!["check", "--stack", "linux", "--tick", "1ms"],
+        vec!["check", "--stack", "linux", "--losses", "99"],
+        vec!["check", "--stack", "linux", "--threads", "0"],
+    ] {
+        let out = teardown(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: no message");
+    }
+}
