@@ -104,6 +104,10 @@ struct BoundArgs {
     /// Duplication budget: segments the network may duplicate in one execution.
     #[arg(long, value_name = "N")]
     dups: Option<u8>,
+    /// Delay budget: segments the network may hold back across a tick (reordering, late
+    /// arrival up to MSL) in one execution.
+    #[arg(long, value_name = "N")]
+    delays: Option<u8>,
     /// Incarnations of the 4-tuple to explore (at least 2 for old-segment properties).
     #[arg(long, value_name = "N")]
     incarnations: Option<u8>,
@@ -206,6 +210,9 @@ impl BoundArgs {
         }
         if let Some(v) = self.dups {
             b.dups = v;
+        }
+        if let Some(v) = self.delays {
+            b.delays = v;
         }
         if let Some(v) = self.incarnations {
             b.incarnations = v;
