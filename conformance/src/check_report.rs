@@ -69,9 +69,10 @@ pub fn human(r: &CheckReport, timings: Timings) -> String {
     let _ = writeln!(out, "stack {}", r.stack);
     let _ = writeln!(
         out,
-        "  bounds: losses {}, dups {}, incarnations {}, data {}, tick {} ms (MSL {} ticks, TIME-WAIT {}, RTO {}, FIN-WAIT-2 {})",
+        "  bounds: losses {}, dups {}, delays {}, incarnations {}, data {}, tick {} ms (MSL {} ticks, TIME-WAIT {}, RTO {}, FIN-WAIT-2 {})",
         b.losses,
         b.dups,
+        b.delays,
         b.incarnations,
         b.data,
         b.tick_ms,
