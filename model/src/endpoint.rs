@@ -793,7 +793,9 @@ impl<S: SeqNum, T: Time> Tcb<S, T> {
             }
             State::Closing => {
                 if !our_fin_acked {
-                    return t.step(None, Rule::AckDuplicate);
+                    // "Otherwise, ignore the segment" — after the ESTABLISHED processing,
+                    // which may have advanced SND.UNA over data before our FIN.
+                    return t.step(None, rule);
                 }
                 t.enter_time_wait(now, cfg);
                 return t.step(None, Rule::ClosingFinAcked);
