@@ -83,18 +83,18 @@ pub fn human(r: &CheckReport, timings: Timings) -> String {
     );
     let timing = match timings {
         Timings::Show => format!(
-            "{:.2} s, {:.0} unique states/s",
+            "{:.2} s, {:.0} unique states/s, DFS depth {}",
             r.elapsed.as_secs_f64(),
-            r.states_per_second()
+            r.states_per_second(),
+            r.max_dfs_depth
         ),
         Timings::Redact => "[timing]".to_string(),
     };
     let _ = writeln!(
         out,
-        "  explored: {} states generated, {} unique, depth {}, {}{}",
+        "  explored: {} states generated, {} unique, {}{}",
         r.generated,
         r.unique,
-        r.max_depth,
         timing,
         if r.truncated {
             " — STOPPED at --max-states"
@@ -193,6 +193,8 @@ struct JsonReport<'a> {
     #[serde(flatten)]
     report: &'a CheckReport,
     elapsed_seconds: Option<f64>,
+    /// Schedule-dependent with several threads, so shown and redacted with the timings.
+    dfs_depth: Option<usize>,
     as_expected: bool,
 }
 
@@ -203,6 +205,7 @@ pub fn json(reports: &[CheckReport], timings: Timings) -> String {
         .map(|r| JsonReport {
             report: r,
             elapsed_seconds: (timings == Timings::Show).then_some(r.elapsed.as_secs_f64()),
+            dfs_depth: (timings == Timings::Show).then_some(r.max_dfs_depth),
             as_expected: r.as_expected(),
         })
         .collect();

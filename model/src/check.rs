@@ -126,8 +126,11 @@ pub struct CheckReport {
     pub generated: usize,
     /// Unique states.
     pub unique: usize,
-    /// Deepest path explored.
-    pub max_depth: usize,
+    /// Deepest path the depth-first search followed. With more than one thread it depends
+    /// on the schedule, so it is reported beside the timings and redacted with them; the
+    /// breadth-first depth, which does not, is `teardown graph`'s.
+    #[serde(skip)]
+    pub max_dfs_depth: usize,
     /// Wall time of the exploration.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -246,7 +249,7 @@ pub fn check(
         ticks: model.ticks,
         generated: checker.state_count(),
         unique,
-        max_depth: checker.max_depth(),
+        max_dfs_depth: checker.max_depth(),
         elapsed,
         truncated,
         verdicts,
