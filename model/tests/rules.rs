@@ -109,12 +109,6 @@ fn assert_sent(out: Option<Segment<u32>>, flags: Flags, seq: u32, ack: u32, len:
     );
 }
 
-/// Asserts that the step sent `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with the TCB's numbers.
-#[track_caller]
-fn assert_acks_now(step: &Step32) {
-    assert_sent(step.out, ACK, step.tcb.snd_nxt, step.tcb.rcv_nxt, 0);
-}
-
 #[track_caller]
 fn assert_nothing_sent(step: &Step32) {
     assert_eq!(step.out, None, "nothing is sent");
