@@ -8,11 +8,11 @@
 //! that no shorter one exists. It keeps 128-bit fingerprints of visited states and full
 //! states only for the frontier.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Expectation, HasDiscoveries, Model};
 
 use crate::builtins::Expect;
 use crate::endpoint::State;
@@ -182,7 +182,15 @@ pub fn check(
     opts: CheckOptions,
 ) -> CheckReport {
     let start = Instant::now();
-    let mut builder = model.clone().checker().threads(opts.threads.max(1));
+    // stateright stops once every property has a discovery; a name no property has keeps
+    // it going to the end, so the state counts are those of the whole reachable graph
+    // whatever the verdicts (and `teardown graph` can be compared with them).
+    let explore_everything = HasDiscoveries::AllOf(BTreeSet::from(["(the whole graph)"]));
+    let mut builder = model
+        .clone()
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(explore_everything);
     if let Some(max) = opts.max_states {
         builder = builder.target_state_count(max);
     }

@@ -12,6 +12,8 @@
 //!   lossy, reordering, duplicating network with segment lifetimes, discrete time, ghost
 //!   state, properties and witnesses.
 //! - [`check`]: running the checker, shortest counterexamples, verdicts.
+//! - [`graph`]: the exact reachable state graph, its summary and fingerprint, DOT and JSON,
+//!   for regression snapshots.
 //!
 //! No I/O happens in this crate.
 #![forbid(unsafe_code)]
@@ -20,6 +22,7 @@
 pub mod builtins;
 pub mod check;
 pub mod endpoint;
+pub mod graph;
 pub mod rules;
 pub mod segment;
 pub mod seq;

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use teardown_conformance::check_report::{self, Timings};
+use teardown_conformance::graph_report;
 use teardown_model::builtins::{builtin, builtin_names};
 use teardown_model::check::{CheckOptions, check, expectations};
+use teardown_model::graph::{self, DEFAULT_MAX_STATES, enumerate};
 use teardown_model::stack::parse_duration_ms;
 use teardown_model::system::{Bounds, TeardownModel};
 
@@ -60,11 +62,25 @@ Examples:
 Exit status: 2 if any input was unreadable or on bad usage, 1 on violations, else 0.";
 
 const GRAPH_LONG_ABOUT: &str = "\
-Export the explored state graph of a configuration (summary, DOT, JSON).
+Export the explored state graph of a configuration (summary, DOT, JSON, SVG).
+
+Enumerates every reachable state exactly (full states, no fingerprints) breadth-first, with
+small default bounds of its own (losses 1, dups 0, delays 1, incarnations 2, data 1) so
+that every built-in can be enumerated; the bound flags of `check` override them.
+
+  summary  unique states, edges, initial and terminal states, breadth-first depth, states
+           per (client state, server state) pair, edges per action kind, states violating
+           each property, and a fingerprint of the graph independent of exploration order
+  dot      Graphviz: states with both endpoint states and the segments in flight, edges
+           with the action and the rule applied, violating states filled red
+  json     nodes and edges with stable ids (breadth-first discovery order)
+  svg      the DOT laid out by Graphviz `dot` (must be installed)
 
 Examples:
   teardown graph --stack rfc9293 --format summary
-  teardown graph --stack no-time-wait --format dot > graph.dot";
+  teardown graph --stack no-time-wait --losses 0 --incarnations 1 --format dot > graph.dot
+  teardown graph --stack linux --format json | jq '.summary.states_per_pair'
+  teardown graph --stack rfc9293 --losses 0 --incarnations 1 --format svg > graph.svg";
 
 /// Output format of `check`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,8 +175,13 @@ struct GraphArgs {
     /// Built-in stack description.
     #[arg(long, value_name = "NAME")]
     stack: String,
+    /// Bounds; unset ones take `graph`'s small defaults (losses 1, dups 0, delays 1,
+    /// incarnations 2, data 1, the stack's tick), not `check`'s.
     #[command(flatten)]
     bounds: BoundArgs,
+    /// Stop with an error if the graph has more states than this.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STATES)]
+    max_states: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Summary)]
     format: GraphFormat,
@@ -278,15 +299,55 @@ fn run_check(args: &CheckArgs) -> u8 {
     u8::from(!reports.iter().all(|r| r.as_expected()))
 }
 
+fn run_graph(args: &GraphArgs) -> u8 {
+    let Some(b) = builtin(&args.stack) else {
+        return usage_error(&format!(
+            "graph: unknown stack `{}`; built-ins: {}",
+            args.stack,
+            builtin_names().join(", ")
+        ));
+    };
+    let bounds = match args.bounds.apply(graph::default_bounds(b.bounds.tick_ms)) {
+        Ok(x) => x,
+        Err(e) => return usage_error(&e),
+    };
+    let model = match TeardownModel::new(b.stack.clone(), bounds) {
+        Ok(m) => m,
+        Err(e) => return usage_error(&format!("graph: {e}")),
+    };
+    if args.format == GraphFormat::Svg && !graph_report::dot_available() {
+        eprintln!("teardown graph: {}", graph_report::DOT_MISSING);
+        return 2;
+    }
+    let graph = match enumerate(&model, args.max_states) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("teardown graph: stack {}: {e}", args.stack);
+            return 1;
+        }
+    };
+    match args.format {
+        GraphFormat::Summary => print!("{}", graph_report::summary(&graph.summary(&model))),
+        GraphFormat::Dot => print!("{}", graph.to_dot(&model)),
+        GraphFormat::Json => println!("{}", graph_report::json(&graph.to_data(&model))),
+        GraphFormat::Svg => match graph_report::svg(&graph.to_dot(&model)) {
+            Ok(svg) => print!("{svg}"),
+            Err(e) => {
+                eprintln!("teardown graph: {e}");
+                return 2;
+            }
+        },
+    }
+    0
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(args) => run_check(&args),
         Command::Replay(args) if args.connections => replay_connections(&args),
         Command::Replay(_) => not_implemented("replay", "The oracle"),
-        Command::Graph(_) => {
-            not_implemented("graph", "Regression snapshots of the explored state graphs")
-        }
+        Command::Graph(args) => run_graph(&args),
     };
     ExitCode::from(code)
 }
