@@ -48,8 +48,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    for row in traces::table() {
-        println!("{row}");
+    match traces::table(&dir) {
+        Ok(rows) => rows.iter().for_each(|r| println!("{r}")),
+        Err(e) => {
+            eprintln!("table: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     ExitCode::SUCCESS
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
+use smoltcp::socket::tcp::State;
 
 use analysis::{Capture, Observed, classify, decode, observe, segment_lines};
 use scenarios::{ALL, Scenario};
@@ -151,7 +152,7 @@ fn time_waits(sim: &Sim) -> Vec<TimeWait> {
     for side in [Side::Client, Side::Server] {
         let log = &sim.states[side as usize];
         for (i, ch) in log.iter().enumerate() {
-            if ch.state != smoltcp::socket::tcp::State::TimeWait {
+            if ch.state != State::TimeWait {
                 continue;
             }
             let end = log[i + 1..]
@@ -165,11 +166,12 @@ fn time_waits(sim: &Sim) -> Vec<TimeWait> {
                 entered: seconds(ch.at_us),
                 left: seconds(end.at_us),
                 held_s: (end.at_us - ch.at_us) as f64 / 1e6,
-                ended_by: match end.cause {
-                    Cause::Timer => "timer",
-                    Cause::Rst => "RST received",
-                    Cause::Application => "application abort()",
-                    Cause::Segment => "segment received",
+                ended_by: match (end.cause, end.state) {
+                    (Cause::Timer, _) => "timer",
+                    (Cause::Rst, _) => "RST received",
+                    (Cause::Application, State::SynSent) => "application connect()",
+                    (Cause::Application, _) => "application abort()",
+                    (Cause::Segment, _) => "segment received",
                 },
             });
         }
@@ -326,19 +328,45 @@ pub fn generate() -> Result<Vec<Artifact>, String> {
     Ok(out)
 }
 
-/// Markdown rows for the README table: file, scenario, vantage, classification,
-/// TIME-WAIT held by, impairment.
-pub fn table() -> Vec<String> {
+/// Markdown rows for the README table, from the truth files in `dir`: file, scenario,
+/// vantage, classification, TIME-WAIT (who held it, how long, what ended it), impairment.
+pub fn table(dir: &Path) -> Result<Vec<String>, String> {
     let mut rows = Vec::new();
     for sc in ALL {
         for v in ["client", "server"] {
+            let name = format!("{}.{v}.truth.json", sc.name);
+            let bytes = fs::read(dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+            let t: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))?;
+            let waits: Vec<String> = t["time_wait"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|w| {
+                            format!(
+                                "{} {} s ({})",
+                                w["side"].as_str().unwrap_or("?"),
+                                w["held_s"],
+                                w["ended_by"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             rows.push(format!(
-                "| `captures/{}.{v}.pcap` | {} | {v} | {} | {} |",
-                sc.name, sc.name, sc.classification, sc.impairment
+                "| `captures/{}.{v}.pcap` | {} | {v} | {} | {} | {} |",
+                sc.name,
+                sc.name,
+                sc.classification,
+                if waits.is_empty() {
+                    "none".to_string()
+                } else {
+                    waits.join("; ")
+                },
+                sc.impairment
             ));
         }
     }
-    rows
+    Ok(rows)
 }
 
 fn field<'a>(t: &'a Value, key: &str, file: &str) -> Result<&'a Value, String> {

@@ -310,6 +310,18 @@ fn tw_abort_reuse(sim: &mut Sim, port: u16) {
     second_connection(sim, c, next, port);
 }
 
+fn tw_connect_reuse(sim: &mut Sim, port: u16) {
+    let (c, s) = open(sim, port);
+    let next = sim.listen();
+    exchange(sim, c, s, REPLY);
+    close_after(sim, (C, c), s, LINGER);
+    sim.run_until("TIME-WAIT", None, |x| x.state(C, c) == State::TimeWait);
+    sim.run_for(Duration::from_secs(1));
+    // connect() is allowed in TIME-WAIT: tcp::Socket::is_open() is false there, so
+    // connect() resets the socket and sends a SYN; nothing goes to the peer before it.
+    second_connection(sim, c, next, port);
+}
+
 fn syn_to_server_timewait(sim: &mut Sim, port: u16) {
     let (c, s) = open(sim, port);
     let next = sim.listen();
@@ -573,6 +585,16 @@ pub const ALL: &[Scenario] = &[
         impairment: "none",
         classification: "reuse of the 4-tuple (inside TIME-WAIT)",
         script: tw_abort_reuse,
+    },
+    Scenario {
+        name: "tw-connect-reuse",
+        description: "close-4way; 1 s into TIME-WAIT the client calls connect() on the same socket from the same port, which smoltcp allows (is_open() is false in TIME-WAIT): TIME-WAIT ends silently and a SYN goes out",
+        family: Family::V4,
+        port: 40126,
+        closed_first: "client",
+        impairment: "none",
+        classification: "reuse of the 4-tuple (inside TIME-WAIT)",
+        script: tw_connect_reuse,
     },
     Scenario {
         name: "syn-to-server-timewait",
