@@ -7,6 +7,7 @@ pub mod capture;
 pub mod check_report;
 pub mod connections;
 pub mod decode;
+pub mod envelope_report;
 pub mod graph_report;
 pub mod ingest;
 pub mod observation;

@@ -12,6 +12,8 @@
 //!   lossy, reordering, duplicating network with segment lifetimes, discrete time, ghost
 //!   state, properties and witnesses.
 //! - [`check`]: running the checker, shortest counterexamples, verdicts.
+//! - [`envelope`]: the smallest TIME-WAIT for which each purpose of TIME-WAIT holds, over a
+//!   grid of MSL, RTO, losses and duplications.
 //! - [`graph`]: the exact reachable state graph, its summary and fingerprint, DOT and JSON,
 //!   for regression snapshots.
 //!
@@ -22,6 +24,7 @@
 pub mod builtins;
 pub mod check;
 pub mod endpoint;
+pub mod envelope;
 pub mod graph;
 pub mod rules;
 pub mod segment;

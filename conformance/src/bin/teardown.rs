@@ -1,16 +1,17 @@
 //! `teardown`: the command line. It parses arguments, calls `teardown-model` and
 //! `teardown-conformance`, and prints. No TCP rule and no checking logic lives here.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use teardown_conformance::check_report::{self, Timings};
-use teardown_conformance::graph_report;
+use teardown_conformance::{envelope_report, graph_report};
 use teardown_model::builtins::{builtin, builtin_names};
 use teardown_model::check::{CheckOptions, check, expectations};
 use teardown_model::graph::{self, DEFAULT_MAX_STATES, enumerate};
-use teardown_model::stack::parse_duration_ms;
+use teardown_model::stack::{IsnPolicy, parse_duration_ms};
 use teardown_model::system::{Bounds, TeardownModel};
 
 /// A formal model of TCP connection teardown, model-checked with stateright,
@@ -33,6 +34,130 @@ enum Command {
     /// Export the explored state graph of a configuration (summary, DOT, JSON).
     #[command(long_about = GRAPH_LONG_ABOUT)]
     Graph(GraphArgs),
+    /// The safety envelope: the shortest TIME-WAIT for which each of its purposes holds.
+    #[command(long_about = ENVELOPE_LONG_ABOUT)]
+    Envelope(EnvelopeArgs),
+}
+
+const ENVELOPE_LONG_ABOUT: &str = "\
+The safety envelope: the shortest TIME-WAIT for which each of its purposes holds.
+
+For every point of a grid of MSL and RTO (in ticks), losses and duplications, and for each
+of four variants of the stack (timestamps/PAWS on and off, RFC 1337 on and off), finds
+the smallest TIME-WAIT length (ticks, and seconds for the tick) for which
+  final ACK is always recovered                   (RFC 9293 §3.6)
+  old segment never accepted by a new incarnation (RFC 9293 §3.6.1, RFC 1337)
+holds, with a shortest counterexample one tick below. Bisects where the verdict is
+monotone in the length (only the timer ends TIME-WAIT), scans every length elsewhere and
+reports lengths where it is not monotone.
+
+Examples:
+  teardown envelope                                     # rfc9293, the default grid
+  teardown envelope --stack linux --losses 0..3 --rto 1..2 --plot envelope.svg
+  teardown envelope --msl 1..4 --losses 1 --dups 0 --format csv
+  teardown envelope --stack freebsd --format json | jq '.points[0].final_ack'
+
+Exit status: 0 when the search completed, 2 on bad usage.";
+
+/// Output format of `envelope`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum EnvelopeFormat {
+    Human,
+    Json,
+    Csv,
+}
+
+/// Arguments of `teardown envelope`.
+#[derive(Args, Debug)]
+struct EnvelopeArgs {
+    /// Built-in stack whose other knobs every point uses.
+    #[arg(long, value_name = "NAME", default_value = "rfc9293")]
+    stack: String,
+    /// MSL range in ticks, e.g. 1..4 or 2.
+    #[arg(long, value_name = "A..B", default_value = "2", value_parser = parse_range_u16)]
+    msl: RangeInclusive<u16>,
+    /// Initial RTO range in ticks.
+    #[arg(long, value_name = "A..B", default_value = "1..2", value_parser = parse_range_u16)]
+    rto: RangeInclusive<u16>,
+    /// Loss budgets.
+    #[arg(long, value_name = "A..B", default_value = "0..2", value_parser = parse_range_u8)]
+    losses: RangeInclusive<u8>,
+    /// Duplication budgets.
+    #[arg(long, value_name = "A..B", default_value = "0..1", value_parser = parse_range_u8)]
+    dups: RangeInclusive<u8>,
+    /// Delay budget (late and reordered segments; old segments need 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    delays: u8,
+    /// Incarnations of the 4-tuple (old segments need 2).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    incarnations: u8,
+    /// Data segments each side sends before closing.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    data: u8,
+    /// Real duration of one tick, for the seconds column (default: the stack's tick).
+    #[arg(long, value_name = "DURATION")]
+    tick: Option<String>,
+    /// ISN of a new incarnation: `above-old` (clock-driven, RFC 9293 §3.4.1; Linux on
+    /// TIME-WAIT reuse) or `arbitrary` (may land in the old sequence space); default: the
+    /// stack's. Above the old space no old segment is acceptable whatever TIME-WAIT lasts.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    isn: Option<IsnArg>,
+    /// Longest TIME-WAIT tried, in ticks (default per point: 2·MSL + the RTO backoff series
+    /// the losses can force + 1).
+    #[arg(long, value_name = "TICKS")]
+    max_time_wait: Option<u16>,
+    /// Scan every length even where bisection is sound.
+    #[arg(long)]
+    scan_all: bool,
+    /// Print each counterexample in the human format (JSON always has them).
+    #[arg(long)]
+    traces: bool,
+    /// Worker threads.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    threads: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EnvelopeFormat::Human)]
+    format: EnvelopeFormat,
+    /// Also draw the envelope as an SVG chart to this file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+/// `--isn` of `envelope`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum IsnArg {
+    AboveOld,
+    Arbitrary,
+}
+
+/// Parses `A..B`, `A..=B` or `A` into an inclusive range.
+fn parse_range<T: std::str::FromStr + PartialOrd + Copy>(
+    text: &str,
+) -> Result<RangeInclusive<T>, String> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<T>()
+            .map_err(|_| format!("`{t}` is not a number in range"))
+    };
+    let (a, b) = match text.split_once("..") {
+        Some((a, b)) => (num(a)?, num(b.strip_prefix('=').unwrap_or(b))?),
+        None => {
+            let v = num(text)?;
+            (v, v)
+        }
+    };
+    if a > b {
+        return Err(format!("`{text}`: the range is empty (A must be ≤ B)"));
+    }
+    Ok(a..=b)
+}
+
+fn parse_range_u16(text: &str) -> Result<RangeInclusive<u16>, String> {
+    parse_range(text)
+}
+
+fn parse_range_u8(text: &str) -> Result<RangeInclusive<u8>, String> {
+    parse_range(text)
 }
 
 const CHECK_LONG_ABOUT: &str = "\
@@ -341,6 +466,67 @@ fn run_graph(args: &GraphArgs) -> u8 {
     0
 }
 
+fn run_envelope(args: &EnvelopeArgs) -> u8 {
+    use teardown_model::envelope::{EnvelopeOptions, Grid, envelope};
+    let Some(b) = builtin(&args.stack) else {
+        return usage_error(&format!(
+            "envelope: unknown stack `{}`; built-ins: {}",
+            args.stack,
+            builtin_names().join(", ")
+        ));
+    };
+    let tick_ms = match &args.tick {
+        Some(t) => match parse_duration_ms(t) {
+            Ok(ms) => ms,
+            Err(e) => return usage_error(&format!("envelope: --tick {e}")),
+        },
+        None => b.bounds.tick_ms,
+    };
+    if args.threads == 0 || args.threads > 64 {
+        return usage_error("envelope: --threads must be between 1 and 64");
+    }
+    let grid = Grid {
+        msl: args.msl.clone(),
+        rto: args.rto.clone(),
+        losses: args.losses.clone(),
+        dups: args.dups.clone(),
+    };
+    let mut stack = b.stack;
+    match args.isn {
+        Some(IsnArg::AboveOld) => stack.behaviour.isn = IsnPolicy::AboveOld,
+        Some(IsnArg::Arbitrary) => stack.behaviour.isn = IsnPolicy::Arbitrary,
+        None => {}
+    }
+    let opts = EnvelopeOptions {
+        stack,
+        tick_ms,
+        delays: args.delays,
+        incarnations: args.incarnations,
+        data: args.data,
+        max_time_wait: args.max_time_wait,
+        scan_all: args.scan_all,
+        threads: args.threads,
+    };
+    let env = match envelope(&grid, &opts) {
+        Ok(e) => e,
+        Err(e) => return usage_error(&format!("envelope: {e}")),
+    };
+    match args.format {
+        EnvelopeFormat::Human => print!("{}", envelope_report::human(&env, args.traces)),
+        EnvelopeFormat::Json => println!("{}", envelope_report::json(&env)),
+        EnvelopeFormat::Csv => print!("{}", envelope_report::csv(&env)),
+    }
+    if let Some(path) = &args.plot {
+        let svg = envelope_report::plot_svg(&env);
+        if let Err(e) = std::fs::write(path, svg) {
+            eprintln!("teardown envelope: cannot write {}: {e}", path.display());
+            return 2;
+        }
+        eprintln!("teardown envelope: chart written to {}", path.display());
+    }
+    0
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -348,6 +534,7 @@ fn main() -> ExitCode {
         Command::Replay(args) if args.connections => replay_connections(&args),
         Command::Replay(_) => not_implemented("replay", "The oracle"),
         Command::Graph(args) => run_graph(&args),
+        Command::Envelope(args) => run_envelope(&args),
     };
     ExitCode::from(code)
 }
