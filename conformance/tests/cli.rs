@@ -19,7 +19,7 @@ fn help_lists_every_subcommand() {
     let out = teardown(&["--help"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for sub in ["check", "replay", "graph"] {
+    for sub in ["check", "replay", "graph", "envelope"] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(sub)),
             "--help does not list `{sub}`:\n{text}"
@@ -39,7 +39,7 @@ fn version_names_the_crate_version() {
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
-    for sub in ["check", "replay", "graph"] {
+    for sub in ["check", "replay", "graph", "envelope"] {
         let out = teardown(&[sub, "--help"]);
         assert!(out.status.success(), "`{sub} --help` failed");
         let text = stdout(&out);
