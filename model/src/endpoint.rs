@@ -158,6 +158,36 @@ pub struct Config<T: Time> {
     pub isn_gap: u32,
 }
 
+/// Nanoseconds per millisecond, for the replay scale.
+const NS_PER_MS: u64 = 1_000_000;
+
+/// The longest an acknowledgment may be delayed: "the delay MUST be less than 0.5 seconds"
+/// (RFC 9293 §3.8.6.3, from RFC 1122 4.2.3.2). An endpoint owes the ACKs its steps emit,
+/// but may fold them into a later segment whose acknowledgment covers them.
+pub const MAX_ACK_DELAY_NS: u64 = 500 * NS_PER_MS;
+
+impl Config<u64> {
+    /// The description at the replay scale: nanoseconds, a receive window wide enough for
+    /// any real capture (the window is not what teardown replay judges), and the stack's own
+    /// timers. `timestamps` is what the connection negotiated (RFC 7323 §3.2), which a
+    /// capture shows and a description cannot know.
+    pub fn replay(stack: &crate::stack::StackDescription, timestamps: bool) -> Self {
+        let ns = |ms: u64| ms.saturating_mul(NS_PER_MS);
+        let mut behaviour = stack.behaviour;
+        behaviour.timestamps = timestamps;
+        Config {
+            behaviour,
+            events: stack.events,
+            time_wait: stack.timers.time_wait_ms.map(ns),
+            rto: ns(stack.timers.rto_ms),
+            max_retries: stack.timers.max_retries,
+            fin_wait_2: stack.timers.fin_wait_2_ms.map(ns),
+            window: 1 << 30,
+            isn_gap: 1,
+        }
+    }
+}
+
 /// An application call (RFC 9293 §3.9.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
 pub enum AppCall<S: SeqNum> {
@@ -254,6 +284,55 @@ impl<S: SeqNum, T: Time> Tcb<S, T> {
             ts_recent: if ts { Some(1) } else { None },
             incarnation: 1,
         }
+    }
+
+    /// An endpoint with no connection yet: CLOSED for a client, LISTEN for a server. Replay
+    /// starts here when a capture shows the 4-tuple's opening SYN.
+    pub fn idle(role: Role, cfg: &Config<T>) -> Self {
+        let ts = cfg.behaviour.timestamps;
+        Tcb {
+            state: match role {
+                Role::Client => State::Closed,
+                Role::Server => State::Listen,
+            },
+            role,
+            iss: S::default(),
+            snd_una: S::default(),
+            snd_nxt: S::default(),
+            rcv_nxt: S::default(),
+            read_closed: false,
+            timer: None,
+            retries: 0,
+            ts_clock: u32::from(ts),
+            ts_recent: None,
+            incarnation: 0,
+        }
+    }
+
+    /// An endpoint of a connection already open before the capture began, synchronised from
+    /// the first segments each way (RFC 9293 §3.4: SND.UNA =< SND.NXT, RCV.NXT is what the
+    /// peer acknowledged last). The ISS lies before anything seen.
+    pub fn mid_stream(role: Role, snd_una: S, snd_nxt: S, rcv_nxt: S, cfg: &Config<T>) -> Self {
+        let mut t = Tcb::idle(role, cfg);
+        t.state = State::Established;
+        t.iss = snd_una.plus(u32::MAX);
+        t.snd_una = snd_una;
+        t.snd_nxt = snd_nxt;
+        t.rcv_nxt = rcv_nxt;
+        t.incarnation = 1;
+        t
+    }
+
+    /// The same TCB had it chosen `iss` as its initial sequence number when it last opened.
+    /// Replay learns a passive opener's ISS only from its SYN-ACK, after the step that chose
+    /// it; ISS enters nothing but ISS, SND.UNA and SND.NXT until that SYN-ACK is sent.
+    pub fn with_iss(&self, iss: S) -> Self {
+        let shift = iss.raw().wrapping_sub(self.iss.raw());
+        let mut t = *self;
+        t.iss = iss;
+        t.snd_una = self.snd_una.plus(shift);
+        t.snd_nxt = self.snd_nxt.plus(shift);
+        t
     }
 
     /// The kind of the running timer, if one runs.
@@ -437,6 +516,25 @@ impl<S: SeqNum, T: Time> Tcb<S, T> {
             }
             (AppCall::Abort, State::Closing | State::LastAck | State::TimeWait) => {
                 Some(t.delete().step(None, Rule::AppAbortQuiet))
+            }
+            _ => None,
+        }
+    }
+
+    /// A window update: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` sent when the receive window
+    /// opens (RFC 9293 §3.8.6.2.2, RFC 1122 4.2.3.3), which the model does not track but a
+    /// capture shows. Only states that still receive send one: TIME-WAIT answers only what
+    /// arrives, and SYN-RECEIVED has not had its SYN acknowledged.
+    pub fn on_window_update(&self, cfg: &Config<T>) -> Option<Step<S, T>> {
+        match self.state {
+            State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck => {
+                let ack = self.ack_now(cfg, self.incarnation);
+                Some(self.step(Some(ack), Rule::AckWindowUpdate))
             }
             _ => None,
         }

@@ -14,6 +14,7 @@
 //! - [`check`]: running the checker, shortest counterexamples, verdicts.
 //! - [`envelope`]: the smallest TIME-WAIT for which each purpose of TIME-WAIT holds, over a
 //!   grid of MSL, RTO, losses and duplications.
+//! - [`hazards`]: what the model knows to be unsafe in a run, as predicates over rules.
 //! - [`graph`]: the exact reachable state graph, its summary and fingerprint, DOT and JSON,
 //!   for regression snapshots.
 //!
@@ -26,6 +27,7 @@ pub mod check;
 pub mod endpoint;
 pub mod envelope;
 pub mod graph;
+pub mod hazards;
 pub mod rules;
 pub mod segment;
 pub mod seq;

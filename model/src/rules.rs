@@ -179,6 +179,10 @@ rules! {
     /// FIN-WAIT-2 receives FIN: TIME-WAIT.
     FinWait2EntersTimeWait => ("fin-wait-2-enters-time-wait", "RFC 9293 §3.10.7.4 (eighth check)", true, "FIN in FIN-WAIT-2: acknowledge it, enter TIME-WAIT"),
 
+    // ---- segments sent without a new event (RFC 9293 §3.8.6.2.2)
+    /// A pure ACK that repeats SND.NXT and RCV.NXT: a window update.
+    AckWindowUpdate => ("ack-window-update", "RFC 9293 §3.8.6.2.2; RFC 1122 4.2.3.3", false, "an ACK carrying nothing new (<SEQ=SND.NXT><ACK=RCV.NXT>) is sent to update the window"),
+
     // ---- timers (RFC 9293 §3.10.8, RFC 6298)
     /// Retransmission timeout: retransmit the oldest unacknowledged segment.
     RtoRetransmit => ("rto-retransmit", "RFC 9293 §3.8.1; RFC 6298 §5", false, "retransmission timeout: resend the oldest unacknowledged segment and back off"),

@@ -1752,11 +1752,29 @@ covered! {
     fin_enters_closing => FinEntersClosing,
     fin_wait_1_enters_time_wait => FinWait1EntersTimeWait,
     fin_wait_2_enters_time_wait => FinWait2EntersTimeWait,
+    ack_window_update => AckWindowUpdate,
     rto_retransmit => RtoRetransmit,
     rto_fin_not_retransmitted => RtoFinNotRetransmitted,
     rto_give_up => RtoGiveUp,
     time_wait_expired => TimeWaitExpired,
     fin_wait_2_timeout => FinWait2Timeout,
+}
+
+/// RFC 9293 §3.8.6.2.2: a window update is `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` and
+/// changes nothing; TIME-WAIT and the unsynchronised states never send one.
+#[test]
+fn ack_window_update() {
+    let c = config("rfc9293");
+    let t = established_with_data(Role::Client, &c, 100);
+    let step = t
+        .on_window_update(&c)
+        .expect("ESTABLISHED may update its window");
+    assert_eq!(step.rule, Rule::AckWindowUpdate);
+    assert_sent(step.out, ACK, t.snd_nxt, t.rcv_nxt, 0);
+    assert_eq!(step.tcb, t, "nothing changes");
+    let tw = time_wait(Role::Client, &c);
+    assert_eq!(tw.on_window_update(&c), None, "TIME-WAIT only answers");
+    assert_eq!(syn_sent(&c).on_window_update(&c), None);
 }
 
 /// Every rule of `Rule::ALL` has exactly one test here, named after its id: a new rule
