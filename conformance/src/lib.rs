@@ -11,4 +11,7 @@ pub mod envelope_report;
 pub mod graph_report;
 pub mod ingest;
 pub mod observation;
+pub mod oracle;
+pub mod replay;
+pub mod replay_report;
 pub mod report;

@@ -1,0 +1,1670 @@
+//! The oracle: every captured connection replayed through the model's endpoint rules.
+//!
+//! A capture shows segments at one point of the path, not what the endpoints did. Replay
+//! therefore keeps a set of *hypotheses*: pairs of model endpoints (client and server, at
+//! the full 32-bit scale with nanosecond time) plus what the capture cannot show —
+//! segments an endpoint emitted that the capture has not seen (yet, or ever: lost before
+//! the capture point, or folded into a later ACK), segments the capture saw that have not
+//! reached their receiver (lost after the capture point, delayed, reordered), application
+//! calls (close or shutdown, abort, send), timers, and a passive opener's ISN.
+//!
+//! Each observed segment must be *explained*: some hypothesis, after at most
+//! [`MAX_HIDDEN_EVENTS`] hidden events on the sender's side (a delivery of a segment in
+//! flight, a timer, an application call, a window update), has the sender emit exactly that
+//! segment. Explanations with the fewest hidden events are kept (the set is bounded by
+//! [`MAX_HYPOTHESES`]); when none exists the connection *violates* its description, and the
+//! rule named is the model's: the one whose required response was not seen, or the one that
+//! forbids what the sender did. No TCP rule is stated here; every step is a call into
+//! [`teardown_model::endpoint`].
+//!
+//! Where the capture point is decides what can be hidden: at a host, everything that host
+//! sends is seen (an ACK it owes may be folded into a later segment, but not later than
+//! RFC 9293 §3.8.6.3 allows) and everything it receives is seen arriving, in order; in the
+//! middle, both directions may lose segments on either side of the capture point.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use arrayvec::ArrayVec;
+use serde::Serialize;
+use teardown_model::endpoint::{
+    AppCall, Config, MAX_ACK_DELAY_NS, Role, State, Step, Tcb, TimerKind,
+};
+use teardown_model::hazards::{Hazard, ReuseJudgment};
+use teardown_model::rules::Rule;
+use teardown_model::segment::{Flags, Ghost, Segment};
+use teardown_model::seq::SeqNum;
+use teardown_model::stack::StackDescription;
+
+use crate::connections::ConnectionKey;
+use crate::observation::Observation;
+
+type Tcb32 = Tcb<u32, u64>;
+type Seg = Segment<u32>;
+
+/// Hypotheses kept per connection; beyond it those assuming the fewest losses are kept
+/// and the verdict says the bound was hit.
+pub const MAX_HYPOTHESES: usize = 32;
+
+/// Hidden events tried to explain one observed segment.
+pub const MAX_HIDDEN_EVENTS: usize = 4;
+
+/// Segments emitted and not yet seen, per endpoint, that a hypothesis keeps.
+const OWED_CAPACITY: usize = 8;
+
+/// Segments seen and not yet delivered, per endpoint, that a hypothesis keeps; older ones
+/// are taken as lost after the capture point.
+const WIRE_CAPACITY: usize = 12;
+
+/// Frames kept per incarnation for its ladder diagram.
+pub const LADDER_FRAMES: usize = 24;
+
+/// Client (the side that sent the first SYN) and server.
+const CLIENT: usize = 0;
+const SERVER: usize = 1;
+
+/// The name of a side.
+pub fn side_name(side: usize) -> &'static str {
+    if side == CLIENT { "client" } else { "server" }
+}
+
+/// Where the capture was taken, as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VantageChoice {
+    /// Inferred per connection from TTL / hop limit.
+    Auto,
+    /// On the client's host.
+    Client,
+    /// On the server's host.
+    Server,
+    /// Somewhere on the path: losses on either side of the capture point.
+    Middle,
+}
+
+/// The vantage point a connection was replayed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Vantage {
+    /// On the client's host.
+    Client,
+    /// On the server's host.
+    Server,
+    /// On the path between them.
+    Middle,
+}
+
+impl Vantage {
+    fn at_host(self) -> [bool; 2] {
+        match self {
+            Vantage::Client => [true, false],
+            Vantage::Server => [false, true],
+            Vantage::Middle => [false, false],
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Vantage::Client => "client",
+            Vantage::Server => "server",
+            Vantage::Middle => "middle",
+        }
+    }
+}
+
+/// The verdict on one incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// Every segment is explained by the description's rules and the teardown completed.
+    Conforming,
+    /// Some segment cannot be explained: the stack broke a rule of its description.
+    Violation,
+    /// The capture does not show enough to judge; the reason says why.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// Upper-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Conforming => "CONFORMING",
+            Verdict::Violation => "VIOLATION",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// Why an incarnation could not be judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Inconclusive {
+    /// The capture ended before both sides had closed.
+    EndedBeforeClose,
+    /// The capture started after the connection opened, and did not see it close.
+    StartedMidStream,
+    /// A segment acknowledges or follows bytes the capture never saw: the capture dropped
+    /// packets.
+    CaptureLoss,
+    /// The hypothesis bound was hit and the hypotheses left could not explain a segment.
+    HypothesisBound,
+    /// An earlier incarnation of the 4-tuple diverged, so this one starts without the
+    /// history it depends on, and did not open with a SYN.
+    AfterDivergence,
+}
+
+impl Inconclusive {
+    /// One phrase.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Inconclusive::EndedBeforeClose => "the capture ended before the close completed",
+            Inconclusive::StartedMidStream => {
+                "the capture started mid-stream and ended before the close completed"
+            }
+            Inconclusive::CaptureLoss => {
+                "capture loss: a segment acknowledges or follows bytes the capture never saw"
+            }
+            Inconclusive::HypothesisBound => "the hypothesis bound was hit",
+            Inconclusive::AfterDivergence => {
+                "an earlier incarnation could not be replayed and this one did not start with SYN"
+            }
+        }
+    }
+}
+
+/// How an incarnation's teardown went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Classification {
+    /// FIN, ACK, FIN, ACK.
+    FourWay,
+    /// FIN, FIN+ACK, ACK.
+    ThreeWay,
+    /// Both sides sent FIN before receiving the other's: CLOSING.
+    Simultaneous,
+    /// Data flowed to the first closer after its FIN.
+    HalfCloseWithData,
+    /// RST without any FIN before it.
+    RstAbort,
+    /// FIN, then RST.
+    FinThenRst,
+    /// The FIN-WAIT-2 timer ended the first closer's connection.
+    FinWait2Timeout,
+    /// The final ACK was lost; the peer's retransmitted FIN was ACKed from TIME-WAIT.
+    LostFinalAckRecovered,
+    /// A FIN was lost and retransmitted.
+    LostFinRecovered,
+    /// An RST ended TIME-WAIT.
+    TimeWaitEndedByRst,
+    /// The capture shows no complete teardown.
+    Incomplete,
+}
+
+impl Classification {
+    /// The name used in ground-truth files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Classification::FourWay => "4-way",
+            Classification::ThreeWay => "3-way (FIN+ACK)",
+            Classification::Simultaneous => "simultaneous",
+            Classification::HalfCloseWithData => "half-close with data",
+            Classification::RstAbort => "RST abort",
+            Classification::FinThenRst => "FIN then RST",
+            Classification::FinWait2Timeout => "FIN-WAIT-2 timeout",
+            Classification::LostFinalAckRecovered => "lost final ACK recovered",
+            Classification::LostFinRecovered => "lost FIN recovered",
+            Classification::TimeWaitEndedByRst => "TIME-WAIT ended by RST",
+            Classification::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// A violation: the rule, where, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The model rule broken (stable id, see `teardown_model::rules`), or the reuse
+    /// judgment `reuse-without-paws`.
+    pub rule: &'static str,
+    /// Where the rule is stated.
+    pub section: &'static str,
+    /// Frames involved, Wireshark numbering: the frame that could not be explained last.
+    pub frames: Vec<u64>,
+    /// One sentence: what happened and what the rule expected.
+    pub explanation: String,
+}
+
+/// A hazard found in an incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HazardFinding {
+    /// Stable id (see `teardown_model::hazards`).
+    pub hazard: &'static str,
+    /// Where it is described.
+    pub section: &'static str,
+    /// The frame where it happened.
+    pub frame: u64,
+    /// One sentence.
+    pub summary: &'static str,
+}
+
+/// How a new incarnation reused the 4-tuple.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reuse {
+    /// The previous incarnation's TIME-WAIT still ran (by the description's timers).
+    pub inside_time_wait: bool,
+    /// The side that held TIME-WAIT.
+    pub time_wait_side: Option<&'static str>,
+    /// RFC 6191 judgment of the new incarnation's SYN against the old sequence space.
+    pub judgment: ReuseJudgment,
+    /// The new SYN's frame.
+    pub frame: u64,
+}
+
+/// One row of a ladder diagram.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LadderRow {
+    /// Frame number.
+    pub frame: u64,
+    /// Seconds since the incarnation's first frame.
+    pub time_s: f64,
+    /// Sender.
+    pub from: &'static str,
+    /// tcpdump flags.
+    pub flags: String,
+    /// Sequence number relative to the sender's ISN.
+    pub seq: u32,
+    /// Acknowledgment relative to the receiver's ISN (0 without ACK).
+    pub ack: u32,
+    /// Payload length.
+    pub len: u32,
+    /// States (client, server) in the replay after this segment, where one hypothesis
+    /// remained; `?` where several disagree.
+    pub states: [String; 2],
+}
+
+/// The oracle's judgment of one incarnation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IncarnationVerdict {
+    /// Index within the connection.
+    pub incarnation: usize,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// For a violation: the rule, frames and explanation.
+    pub violation: Option<Violation>,
+    /// For an inconclusive verdict: why.
+    pub inconclusive: Option<Inconclusive>,
+    /// Hazards, whatever the verdict.
+    pub hazards: Vec<HazardFinding>,
+    /// How the teardown went.
+    pub classification: Classification,
+    /// Which side held TIME-WAIT: `client`, `server`, `both`, or none.
+    pub time_wait_held_by: Option<&'static str>,
+    /// How this incarnation reused the 4-tuple, if it followed another.
+    pub reuse: Option<Reuse>,
+    /// Replay started from a state inferred mid-stream.
+    pub started_mid_stream: bool,
+    /// Hypotheses alive at the end of the incarnation.
+    pub hypotheses: usize,
+    /// The hypothesis bound was hit during this incarnation.
+    pub hypothesis_bound_hit: bool,
+    /// The last frames of the incarnation (at most [`LADDER_FRAMES`]).
+    pub ladder: Vec<LadderRow>,
+}
+
+/// The oracle's judgment of one connection (4-tuple).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnectionVerdict {
+    /// The 4-tuple.
+    pub key: ConnectionKey,
+    /// The client (sender of the first SYN, or guessed from ports mid-stream).
+    pub client: std::net::SocketAddr,
+    /// The server.
+    pub server: std::net::SocketAddr,
+    /// The stack description replayed against, per side (client, server).
+    pub stacks: [String; 2],
+    /// The vantage point, and how it was chosen.
+    pub vantage: Vantage,
+    /// Why this vantage point.
+    pub vantage_reason: String,
+    /// Timestamps (RFC 7323) negotiated.
+    pub timestamps: bool,
+    /// Incarnations in capture order.
+    pub incarnations: Vec<IncarnationVerdict>,
+}
+
+// ------------------------------------------------------------------------------ hypotheses
+
+/// A segment a model endpoint emitted and the capture has not shown yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Emitted {
+    seg: Seg,
+    rule: Rule,
+    at: u64,
+}
+
+/// What one hypothesis says the world is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct World {
+    tcb: [Tcb32; 2],
+    /// Emitted by each side, not yet seen.
+    owed: [ArrayVec<Emitted, OWED_CAPACITY>; 2],
+    /// Seen, not yet delivered to each side.
+    wire: [ArrayVec<Seg, WIRE_CAPACITY>; 2],
+    /// The side chose an ISN the replay has not seen yet (a passive open).
+    iss_unbound: [bool; 2],
+    /// The last segment seen from each side (a network duplicate repeats it).
+    last_seen: [Option<Seg>; 2],
+}
+
+/// A step worth remembering for classification, hazards and reports.
+#[derive(Debug)]
+struct LogEntry {
+    frame: u64,
+    at: u64,
+    incarnation: usize,
+    side: usize,
+    rule: Rule,
+    /// The step emitted a FIN.
+    sent_fin: bool,
+    prev: Option<Rc<LogEntry>>,
+}
+
+#[derive(Clone, Debug)]
+struct Hypothesis {
+    world: World,
+    /// Segments assumed lost (before or after the capture point).
+    losses: u32,
+    log: Option<Rc<LogEntry>>,
+}
+
+impl Hypothesis {
+    fn log_iter(&self) -> impl Iterator<Item = &LogEntry> {
+        std::iter::successors(self.log.as_deref(), |e| e.prev.as_deref())
+    }
+}
+
+/// Rules worth a log entry: everything but the steady state of a transfer.
+fn worth_logging(rule: Rule) -> bool {
+    !matches!(
+        rule,
+        Rule::AppSend
+            | Rule::DataDelivered
+            | Rule::AckAdvances
+            | Rule::AckDuplicate
+            | Rule::AckWindowUpdate
+            | Rule::DataOutOfOrder
+            | Rule::SeqUnacceptableAck
+    )
+}
+
+/// Per-replay context: the description at replay scale and the capture point.
+struct Ctx<'a> {
+    cfg: &'a [Config<u64>; 2],
+    at_host: [bool; 2],
+    frame: u64,
+    incarnation: usize,
+}
+
+fn apply(h: &mut Hypothesis, side: usize, step: Step<u32, u64>, at: u64, ctx: &Ctx<'_>) {
+    h.world.tcb[side] = step.tcb;
+    if let Some(out) = step.out {
+        let owed = &mut h.world.owed[side];
+        if owed.is_full() {
+            owed.remove(0);
+            h.losses += 1;
+        }
+        owed.push(Emitted {
+            seg: out,
+            rule: step.rule,
+            at,
+        });
+    }
+    if worth_logging(step.rule) {
+        h.log = Some(Rc::new(LogEntry {
+            frame: ctx.frame,
+            at,
+            incarnation: ctx.incarnation,
+            side,
+            rule: step.rule,
+            sent_fin: step.out.is_some_and(|s| s.has(Flags::FIN)),
+            prev: h.log.take(),
+        }));
+    }
+}
+
+/// Delivers `seg` to `side` at `t`.
+fn arrive(h: &mut Hypothesis, side: usize, seg: &Seg, t: u64, ctx: &Ctx<'_>) {
+    let tcb = h.world.tcb[side];
+    // The ISS of a passive open is learnt from the SYN-ACK; 0 stands in until then.
+    let step = tcb.on_segment(seg, t, &ctx.cfg[side], 0);
+    if matches!(
+        step.rule,
+        Rule::ListenSynAccepted | Rule::SynReopensTimeWait
+    ) {
+        h.world.iss_unbound[side] = true;
+    }
+    apply(h, side, step, t, ctx);
+    if step.rule == Rule::DataOutOfOrder && !h.world.wire[side].is_full() {
+        // "Segments with higher beginning sequence numbers may be held for later
+        // processing" (RFC 9293 §3.10.7.4, seventh check): the model keeps no reassembly
+        // queue, so the segment stays in flight, to be delivered again once the gap fills.
+        h.world.wire[side].push(*seg);
+    }
+}
+
+/// The hidden events on `x`'s side that may lead to it emitting `s` at `t`.
+fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mut Vec<Hypothesis>) {
+    let w = &h.world;
+    let tcb = w.tcb[x];
+    let cfg = &ctx.cfg[x];
+    // (A host's own capture delivers at once; its wire holds segments only from before the
+    // vantage point was known, and those it received in order.)
+    if !w.wire[x].is_empty() {
+        // Everything in flight delivered in order (the common case), or one segment
+        // delivered ahead of the others (reordering; the ones before it lost or late).
+        if w.wire[x].len() > 1 {
+            let mut n = h.clone();
+            let wire = std::mem::take(&mut n.world.wire[x]);
+            for seg in &wire {
+                arrive(&mut n, x, seg, t, ctx);
+            }
+            out.push(n);
+        }
+        for j in 0..w.wire[x].len().min(3) {
+            let mut n = h.clone();
+            let seg = n.world.wire[x].remove(j);
+            arrive(&mut n, x, &seg, t, ctx);
+            out.push(n);
+        }
+    }
+    if let Some(step) = tcb.on_timer(t, cfg) {
+        let mut n = h.clone();
+        apply(&mut n, x, step, t, ctx);
+        out.push(n);
+    }
+    let mut calls: ArrayVec<AppCall<u32>, 5> = ArrayVec::new();
+    // A sequence number beyond SND.NXT: the sender sent data or a FIN the capture has not
+    // seen — lost or delayed before the capture point, possible only off the sender's host.
+    let gap = s.seq.distance(tcb.snd_nxt);
+    if !ctx.at_host[x] && gap > 0 && !s.has(Flags::SYN) {
+        calls.push(AppCall::Send { len: gap as u32 });
+        if gap == 1 {
+            calls.push(AppCall::Close);
+            calls.push(AppCall::Shutdown);
+        }
+    }
+    if s.has(Flags::SYN) && !s.has(Flags::ACK) {
+        calls.push(AppCall::Connect { iss: s.seq });
+    } else if s.has(Flags::RST) {
+        calls.push(AppCall::Abort);
+        calls.push(AppCall::CloseUnread);
+    } else {
+        if s.len > 0 && s.seq.at_or_before(tcb.snd_nxt) && s.end().after(tcb.snd_nxt) {
+            let len = s.seq.plus(s.len).distance(tcb.snd_nxt).max(1) as u32;
+            calls.push(AppCall::Send { len });
+        }
+        if s.has(Flags::FIN) && !calls.contains(&AppCall::Close) {
+            calls.push(AppCall::Close);
+            calls.push(AppCall::Shutdown);
+        }
+    }
+    for call in calls {
+        if let Some(step) = tcb.on_app(call, t, cfg) {
+            let mut n = h.clone();
+            apply(&mut n, x, step, t, ctx);
+            out.push(n);
+        }
+    }
+    if s.flags == Flags::ACK
+        && s.len == 0
+        && let Some(step) = tcb.on_window_update(cfg)
+    {
+        let mut n = h.clone();
+        apply(&mut n, x, step, t, ctx);
+        out.push(n);
+    }
+}
+
+/// Whether an owed pure ACK is covered by `s` (folded into it: delayed ACK, RFC 9293
+/// §3.8.6.3): `s` acknowledges at least as much.
+fn covers(s: &Seg, owed: &Emitted) -> bool {
+    owed.seg.flags == Flags::ACK
+        && owed.seg.len == 0
+        && s.has(Flags::ACK)
+        && owed.seg.ack.at_or_before(s.ack)
+}
+
+/// Whether the run `run` of owed segments went out as the one segment `s`: a stack sends
+/// queued data and its FIN together, acknowledging the newest it has. Returns the run's
+/// length. `unbound`: the sender's ISS is not known yet (any SYN sequence number fits).
+/// An RST is matched on its sequence number alone: RFC 9293 §3.10.7.1 and §3.10.5 send it
+/// without ACK, stacks (Linux `tcp_send_active_reset`) add one, and no receiver reads it.
+fn run_matches(run: &[Emitted], s: &Seg, unbound: bool) -> Option<usize> {
+    let first = run.first()?;
+    if s.has(Flags::RST) {
+        let ok = first.seg.has(Flags::RST)
+            && first.seg.seq == s.seq
+            && first.seg.has(Flags::SYN) == s.has(Flags::SYN)
+            && first.seg.has(Flags::FIN) == s.has(Flags::FIN);
+        return ok.then_some(1);
+    }
+    let seq_ok = first.seg.seq == s.seq || (unbound && first.seg.has(Flags::SYN));
+    if !seq_ok {
+        return None;
+    }
+    let mut flags = Flags::empty();
+    let mut total = 0u32;
+    for (k, e) in run.iter().enumerate() {
+        if k > 0
+            && (e.seg.seq != run[k - 1].seg.end() || e.seg.has(Flags::SYN) || e.seg.has(Flags::RST))
+        {
+            return None;
+        }
+        if s.has(Flags::ACK) && e.seg.has(Flags::ACK) && !e.seg.ack.at_or_before(s.ack) {
+            return None;
+        }
+        flags = flags | e.seg.flags;
+        total += e.seg.seg_len();
+        if total > s.seg_len() {
+            return None;
+        }
+        if total == s.seg_len() && (k > 0 || e.seg.seg_len() > 0 || e.seg.len == s.len) {
+            let ack_ok = !s.has(Flags::ACK) || e.seg.ack == s.ack;
+            return (flags == s.flags && ack_ok).then_some(k + 1);
+        }
+    }
+    None
+}
+
+/// `h` explains `s` from `x` without further hidden events: the hypothesis after it.
+fn explain(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesis> {
+    let owed = &h.world.owed[x];
+    for i in 0..owed.len() {
+        if ctx.at_host[x] && i > 0 && !covers(s, &owed[i - 1]) {
+            break;
+        }
+        if let Some(k) = run_matches(&owed[i..], s, h.world.iss_unbound[x]) {
+            let mut n = h.clone();
+            if n.world.iss_unbound[x] && owed[i].seg.has(Flags::SYN) {
+                n.world.tcb[x] = n.world.tcb[x].with_iss(s.seq);
+                n.world.iss_unbound[x] = false;
+            }
+            if !ctx.at_host[x] {
+                n.losses += i as u32;
+            }
+            n.world.owed[x].drain(..i + k);
+            // ACKs owed for the same or older data are folded into this segment too.
+            n.world.owed[x].retain(|e| !covers(s, e));
+            return Some(n);
+        }
+        // The model retransmits everything unacknowledged as one segment (go-back-N);
+        // stacks resend the first segment's worth, or less: a prefix of it.
+        let e = &owed[i];
+        if e.rule == Rule::RtoRetransmit
+            && !s.has(Flags::FIN)
+            && !s.has(Flags::RST)
+            && s.has(Flags::SYN) == e.seg.has(Flags::SYN)
+            && s.seq == e.seg.seq
+            && s.len > 0
+            && s.seg_len() < e.seg.seg_len()
+            && (!s.has(Flags::ACK) || s.ack == e.seg.ack)
+        {
+            let mut n = h.clone();
+            if !ctx.at_host[x] {
+                n.losses += i as u32;
+            }
+            n.world.owed[x].drain(..=i);
+            n.world.owed[x].retain(|e| !covers(s, e));
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// A copy of the last segment from `x`, made by the network before the capture point: the
+/// explanation of last resort, when no emission of the sender's explains it.
+fn network_duplicate(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesis> {
+    (!ctx.at_host[x] && h.world.last_seen[x] == Some(*s)).then(|| h.clone())
+}
+
+/// Whether a hypothesis breaks the ACK-delay bound at `t` on a side captured at its host.
+fn overdue(h: &Hypothesis, t: u64, at_host: [bool; 2]) -> Option<(usize, Emitted)> {
+    (0..2).find_map(|side| {
+        if !at_host[side] {
+            return None;
+        }
+        h.world.owed[side]
+            .iter()
+            .find(|e| e.at.saturating_add(MAX_ACK_DELAY_NS) < t)
+            .map(|e| (side, *e))
+    })
+}
+
+fn dedup(hyps: &mut Vec<Hypothesis>) {
+    let mut kept: Vec<Hypothesis> = Vec::with_capacity(hyps.len());
+    for h in hyps.drain(..) {
+        match kept.iter_mut().find(|k| k.world == h.world) {
+            Some(k) if k.losses <= h.losses => {}
+            Some(k) => *k = h,
+            None => kept.push(h),
+        }
+    }
+    *hyps = kept;
+}
+
+// ------------------------------------------------------------------------------ per connection
+
+/// What the replay of one incarnation has found so far.
+#[derive(Clone, Debug, Default)]
+struct IncarnationState {
+    first_frame: u64,
+    first_t: u64,
+    violation: Option<Violation>,
+    inconclusive: Option<Inconclusive>,
+    started_mid_stream: bool,
+    bound_hit: bool,
+    reuse: Option<Reuse>,
+    ladder: std::collections::VecDeque<LadderRow>,
+    /// Frame of the first FIN from each side, and its end sequence number.
+    first_fin: [Option<(u64, u32)>; 2],
+    /// A segment from each side acknowledged the other's first FIN before that side sent
+    /// its own FIN (a separate ACK: 4-way).
+    fin_acked_separately: [bool; 2],
+    /// Payload sent to the first closer after its FIN.
+    data_after_first_fin: bool,
+    rst_seen: bool,
+    fin_before_rst: bool,
+    /// ISN of each side in this incarnation.
+    isn: [Option<u32>; 2],
+    hypotheses_at_end: usize,
+}
+
+/// Replays the segments of one connection as they arrive.
+pub struct ConnectionReplay {
+    key: ConnectionKey,
+    stacks: [StackDescription; 2],
+    vantage_choice: VantageChoice,
+    vantage: Option<(Vantage, String)>,
+    /// `client_is_a`: the client is endpoint `a` of the key.
+    client_is_a: Option<bool>,
+    ttl: [Option<u8>; 2],
+    timestamps: Option<bool>,
+    cfg: [Config<u64>; 2],
+    t0: i64,
+    last_t: u64,
+    hyps: Vec<Hypothesis>,
+    started: bool,
+    /// Replay stopped at a violation or an unexplained segment; resumes at the next SYN.
+    diverged: bool,
+    incarnation: usize,
+    current: IncarnationState,
+    done: Vec<IncarnationVerdict>,
+    /// Highest sequence end seen from each side, for capture-loss detection.
+    max_end: [Option<u32>; 2],
+    /// Last TSval from each side, for the reuse judgment.
+    last_tsval: [Option<u32>; 2],
+    /// Last TSval from each side in the previous incarnation.
+    old_tsval: [Option<u32>; 2],
+    /// The side's previous incarnation ended by abort at this time (ns).
+    aborted_at: Option<u64>,
+    /// TIME-WAIT holder and its end time, of the previous incarnation.
+    time_wait: Option<(usize, u64)>,
+    /// SND.NXT of each side at the end of the previous incarnation.
+    old_next: [Option<u32>; 2],
+}
+
+fn initial_ttl(ttl: u8) -> bool {
+    matches!(ttl, 64 | 128 | 255 | 32)
+}
+
+impl ConnectionReplay {
+    /// A replay of the connection `key` against `stacks` (for `a` and `b` of the key).
+    pub fn new(key: ConnectionKey, stacks: [StackDescription; 2], vantage: VantageChoice) -> Self {
+        let cfg = [
+            Config::replay(&stacks[0], false),
+            Config::replay(&stacks[1], false),
+        ];
+        ConnectionReplay {
+            key,
+            stacks,
+            vantage_choice: vantage,
+            vantage: None,
+            client_is_a: None,
+            ttl: [None; 2],
+            timestamps: None,
+            cfg,
+            t0: 0,
+            last_t: 0,
+            hyps: Vec::new(),
+            started: false,
+            diverged: false,
+            incarnation: 0,
+            current: IncarnationState::default(),
+            done: Vec::new(),
+            max_end: [None; 2],
+            last_tsval: [None; 2],
+            old_tsval: [None; 2],
+            aborted_at: None,
+            time_wait: None,
+            old_next: [None; 2],
+        }
+    }
+
+    fn side_of(&self, from_a: bool) -> usize {
+        if Some(from_a) == self.client_is_a {
+            CLIENT
+        } else {
+            SERVER
+        }
+    }
+
+    fn stack_of(&self, side: usize) -> &StackDescription {
+        let a = self.client_is_a.unwrap_or(true);
+        let idx = if (side == CLIENT) == a { 0 } else { 1 };
+        &self.stacks[idx]
+    }
+
+    /// Replaces the description of endpoint `a` (or `b`) of the key, e.g. once its SYN-ACK
+    /// shows its fingerprint.
+    pub fn set_stack(&mut self, of_a: bool, stack: StackDescription) {
+        self.stacks[usize::from(!of_a)] = stack;
+        self.rebuild_cfg();
+    }
+
+    fn rebuild_cfg(&mut self) {
+        let ts = self.timestamps.unwrap_or(false);
+        let mut cfg = [
+            Config::replay(self.stack_of(CLIENT), ts),
+            Config::replay(self.stack_of(SERVER), ts),
+        ];
+        for c in &mut cfg {
+            // RFC 6298 computes the RTO from RTT samples the model does not keep, and fast
+            // retransmit (RFC 5681 §3.2, RACK-TLP RFC 8985) resends before any timeout:
+            // replay lets a retransmission come at any time, as often as it comes (Linux's
+            // tcp_retries2 is 15). Retransmission timing is not what the oracle judges.
+            c.rto = 0;
+            c.max_retries = 15;
+        }
+        self.cfg = cfg;
+    }
+
+    fn at_host(&self) -> [bool; 2] {
+        self.vantage
+            .as_ref()
+            .map_or([false; 2], |(v, _)| v.at_host())
+    }
+
+    fn decide_vantage(&mut self) {
+        if self.vantage.is_some() {
+            return;
+        }
+        let fixed = match self.vantage_choice {
+            VantageChoice::Client => Some((Vantage::Client, "--vantage client".to_string())),
+            VantageChoice::Server => Some((Vantage::Server, "--vantage server".to_string())),
+            VantageChoice::Middle => Some((Vantage::Middle, "--vantage middle".to_string())),
+            VantageChoice::Auto => None,
+        };
+        if fixed.is_some() {
+            self.vantage = fixed;
+            return;
+        }
+        let [Some(c), Some(s)] = self.ttl else {
+            return;
+        };
+        self.vantage = Some(match (initial_ttl(c), initial_ttl(s)) {
+            (true, false) => (
+                Vantage::Client,
+                format!("client TTL {c} is an initial value, server TTL {s} is not"),
+            ),
+            (false, true) => (
+                Vantage::Server,
+                format!("server TTL {s} is an initial value, client TTL {c} is not"),
+            ),
+            _ => (
+                Vantage::Middle,
+                format!("TTLs {c} (client) and {s} (server) do not tell which host captured"),
+            ),
+        });
+    }
+
+    fn start_fresh(&mut self, obs: &Observation, from_a: bool) {
+        let client_is_a = if obs.flags.syn() && !obs.flags.ack() {
+            from_a
+        } else if obs.flags.syn() && obs.flags.ack() {
+            !from_a
+        } else {
+            // Mid-stream: the higher port is the ephemeral one, the client's.
+            let (sport, dport) = (obs.src.port(), obs.dst.port());
+            if sport >= dport { from_a } else { !from_a }
+        };
+        if self.client_is_a.is_none() {
+            self.client_is_a = Some(client_is_a);
+        }
+        self.timestamps = Some(obs.timestamps.is_some());
+        self.rebuild_cfg();
+        let x = self.side_of(from_a);
+        let world = if obs.flags.syn() && !obs.flags.ack() && x == CLIENT {
+            World {
+                tcb: [
+                    Tcb::idle(Role::Client, &self.cfg[CLIENT]),
+                    Tcb::idle(Role::Server, &self.cfg[SERVER]),
+                ],
+                owed: Default::default(),
+                wire: Default::default(),
+                iss_unbound: [false; 2],
+                last_seen: [None; 2],
+            }
+        } else {
+            self.current.started_mid_stream = true;
+            let y = 1 - x;
+            let (seq, ack) = (obs.seq, obs.ack);
+            let role = |side: usize| {
+                if side == CLIENT {
+                    Role::Client
+                } else {
+                    Role::Server
+                }
+            };
+            let mut tcb = [
+                Tcb::idle(Role::Client, &self.cfg[CLIENT]),
+                Tcb::idle(Role::Server, &self.cfg[SERVER]),
+            ];
+            tcb[x] = Tcb::mid_stream(role(x), seq, seq, ack, &self.cfg[x]);
+            tcb[y] = Tcb::mid_stream(role(y), ack, ack, seq, &self.cfg[y]);
+            if obs.flags.syn() {
+                // A SYN-ACK without its SYN: the client is in SYN-SENT.
+                tcb[y].state = State::SynSent;
+                tcb[y].iss = ack.wrapping_sub(1);
+                tcb[y].snd_una = ack.wrapping_sub(1);
+                tcb[x].state = State::Listen;
+                tcb[x].rcv_nxt = ack;
+                tcb[y].incarnation = 1;
+            }
+            World {
+                tcb,
+                owed: Default::default(),
+                wire: Default::default(),
+                iss_unbound: [false; 2],
+                last_seen: [None; 2],
+            }
+        };
+        if obs.flags.syn() && obs.flags.ack() && x == SERVER {
+            // The server answers a SYN the capture missed: put that SYN in flight.
+            let mut h = Hypothesis {
+                world,
+                losses: 1,
+                log: None,
+            };
+            let syn = Segment {
+                flags: Flags::SYN,
+                seq: obs.ack.wrapping_sub(1),
+                ack: 0,
+                len: 0,
+                tsval: None,
+                ghost: Ghost::default(),
+            };
+            h.world.tcb[CLIENT] = Tcb::idle(Role::Client, &self.cfg[CLIENT]);
+            if let Some(step) =
+                h.world.tcb[CLIENT].on_app(AppCall::Connect { iss: syn.seq }, 0, &self.cfg[0])
+            {
+                h.world.tcb[CLIENT] = step.tcb;
+            }
+            h.world.tcb[SERVER] = Tcb::idle(Role::Server, &self.cfg[SERVER]);
+            let ctx = Ctx {
+                cfg: &self.cfg,
+                at_host: [false; 2],
+                frame: obs.frame,
+                incarnation: self.incarnation,
+            };
+            arrive(&mut h, SERVER, &syn, 0, &ctx);
+            self.hyps = vec![h];
+            return;
+        }
+        self.hyps = vec![Hypothesis {
+            world,
+            losses: 0,
+            log: None,
+        }];
+    }
+
+    /// Feeds one observed segment, placed by the connection tracker in `incarnation`.
+    pub fn observe(&mut self, obs: &Observation, from_a: bool, incarnation: usize) {
+        if !self.started {
+            self.started = true;
+            self.incarnation = incarnation;
+            self.t0 = obs.timestamp_ns;
+            self.current.first_frame = obs.frame;
+            self.start_fresh(obs, from_a);
+        }
+        let t = u64::try_from(obs.timestamp_ns.saturating_sub(self.t0))
+            .unwrap_or(0)
+            .max(self.last_t);
+        self.last_t = t;
+        if incarnation != self.incarnation {
+            self.finish_incarnation(t);
+            self.incarnation = incarnation;
+            self.current = IncarnationState {
+                first_frame: obs.frame,
+                first_t: t,
+                ..Default::default()
+            };
+            self.max_end = [None; 2];
+            if self.diverged && obs.flags.syn() {
+                self.diverged = false;
+                self.hyps.clear();
+                self.start_fresh(obs, from_a);
+            } else if self.diverged {
+                self.current.inconclusive = Some(Inconclusive::AfterDivergence);
+            }
+        }
+        let x = self.side_of(from_a);
+        self.ttl[x].get_or_insert(obs.ttl);
+        self.decide_vantage();
+        if obs.flags.syn() && obs.flags.ack() && obs.timestamps.is_none() {
+            // Timestamps are on only if the SYN-ACK carries them too (RFC 7323 §3.2).
+            if self.timestamps != Some(false) {
+                self.timestamps = Some(false);
+                self.rebuild_cfg();
+            }
+        }
+        let seg = Segment {
+            flags: Flags::from_tcp_header(obs.flags.0 as u8),
+            seq: obs.seq,
+            ack: if obs.flags.ack() { obs.ack } else { 0 },
+            len: obs.payload_len,
+            tsval: obs.timestamps.map(|ts| ts.tsval),
+            ghost: Ghost::default(),
+        };
+        self.record_shape(x, &seg, obs);
+        if !self.diverged {
+            self.replay(x, &seg, obs, t);
+        }
+        self.push_ladder(x, &seg, obs, t);
+        let end = seg.end();
+        self.max_end[x] = Some(match self.max_end[x] {
+            Some(m) if m.after(end) => m,
+            _ => end,
+        });
+        if let Some(ts) = seg.tsval {
+            self.last_tsval[x] = Some(ts);
+        }
+    }
+
+    /// Facts read from headers alone, for classification.
+    fn record_shape(&mut self, x: usize, seg: &Seg, obs: &Observation) {
+        let y = 1 - x;
+        let cur = &mut self.current;
+        if seg.has(Flags::SYN) {
+            cur.isn[x].get_or_insert(seg.seq);
+        }
+        if seg.has(Flags::RST) {
+            if !cur.rst_seen {
+                cur.fin_before_rst = cur.first_fin.iter().any(Option::is_some);
+            }
+            cur.rst_seen = true;
+        }
+        if let Some((_, fin_end)) = cur.first_fin[y]
+            && cur.first_fin[x].is_none()
+            && seg.has(Flags::ACK)
+            && !seg.has(Flags::FIN)
+            && fin_end.at_or_before(seg.ack)
+        {
+            cur.fin_acked_separately[x] = true;
+        }
+        if seg.len > 0
+            && cur.first_fin[y].is_some()
+            && cur.first_fin[x].is_none()
+            && !seg.has(Flags::RST)
+        {
+            cur.data_after_first_fin = true;
+        }
+        if seg.has(Flags::FIN) && cur.first_fin[x].is_none() {
+            cur.first_fin[x] = Some((obs.frame, seg.end()));
+        }
+    }
+
+    fn push_ladder(&mut self, x: usize, seg: &Seg, obs: &Observation, t: u64) {
+        let isn_x = self.current.isn[x].unwrap_or(0);
+        let isn_y = self.current.isn[1 - x].unwrap_or(0);
+        let states = [0, 1].map(|side| {
+            let mut names = self.hyps.iter().map(|h| h.world.tcb[side].state);
+            match names.next() {
+                Some(first) if names.all(|s| s == first) => first.rfc_name().to_string(),
+                Some(_) => "?".to_string(),
+                None => "-".to_string(),
+            }
+        });
+        let row = LadderRow {
+            frame: obs.frame,
+            time_s: (t.saturating_sub(self.current.first_t)) as f64 / 1e9,
+            from: side_name(x),
+            flags: seg.flags.to_string(),
+            seq: seg.seq.wrapping_sub(isn_x),
+            ack: if seg.has(Flags::ACK) {
+                seg.ack.wrapping_sub(isn_y)
+            } else {
+                0
+            },
+            len: seg.len,
+            states,
+        };
+        if self.current.ladder.len() == LADDER_FRAMES {
+            self.current.ladder.pop_front();
+        }
+        self.current.ladder.push_back(row);
+    }
+
+    fn replay(&mut self, x: usize, seg: &Seg, obs: &Observation, t: u64) {
+        let at_host = self.at_host();
+        let y = 1 - x;
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            at_host,
+            frame: obs.frame,
+            incarnation: self.incarnation,
+        };
+        // Owed segments on a captured host must not be later than the ACK delay allows.
+        let before = std::mem::take(&mut self.hyps);
+        let (alive, overdue_ones): (Vec<_>, Vec<_>) = before
+            .into_iter()
+            .partition(|h| overdue(h, t, at_host).is_none());
+        if alive.is_empty() {
+            let (side, e) = overdue(&overdue_ones[0], t, at_host).unwrap_or((x, dummy()));
+            self.hyps = overdue_ones;
+            self.diverge_violation(
+                e.rule,
+                vec![obs.frame],
+                format!(
+                    "the {} owed {} (rule `{}`) but sent nothing like it within {} ms; frame {} comes {:.3} s later",
+                    side_name(side),
+                    describe(&e.seg),
+                    e.rule.id(),
+                    MAX_ACK_DELAY_NS / 1_000_000,
+                    obs.frame,
+                    (t - e.at) as f64 / 1e9
+                ),
+            );
+            return;
+        }
+        // Iterative deepening: the explanations with the fewest hidden events.
+        let mut frontier = alive.clone();
+        let mut explained = Vec::new();
+        for depth in 0..=MAX_HIDDEN_EVENTS {
+            for h in &frontier {
+                if let Some(n) = explain(h, x, seg, &ctx) {
+                    explained.push(n);
+                }
+            }
+            if !explained.is_empty() || depth == MAX_HIDDEN_EVENTS {
+                break;
+            }
+            let mut next = Vec::new();
+            for h in &frontier {
+                successors(h, x, seg, t, &ctx, &mut next);
+            }
+            dedup(&mut next);
+            if next.len() > 4 * MAX_HYPOTHESES {
+                next.sort_by_key(|h| h.losses);
+                next.truncate(4 * MAX_HYPOTHESES);
+                self.current.bound_hit = true;
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        if explained.is_empty() {
+            explained = alive
+                .iter()
+                .filter_map(|h| network_duplicate(h, x, seg, &ctx))
+                .collect();
+        }
+        if explained.is_empty() {
+            let witness = alive.first().cloned();
+            self.hyps = alive;
+            self.unexplained(x, seg, obs, t, witness);
+            return;
+        }
+        // On the receiver's host the segment arrives now; a TIME-WAIT or FIN-WAIT-2 timer
+        // due by then may have fired first, or may run late: both stay hypotheses.
+        if at_host[y] {
+            let mut fired = Vec::new();
+            for h in &explained {
+                let tcb = h.world.tcb[y];
+                if matches!(
+                    tcb.timer_kind(),
+                    Some(TimerKind::TimeWait | TimerKind::FinWait2)
+                ) && let Some(step) = tcb.on_timer(t, &self.cfg[y])
+                {
+                    let mut n = h.clone();
+                    apply(&mut n, y, step, t, &ctx);
+                    fired.push(n);
+                }
+            }
+            explained.extend(fired);
+        }
+        for h in &mut explained {
+            h.world.last_seen[x] = Some(*seg);
+            if at_host[y] {
+                arrive(h, y, seg, t, &ctx);
+            } else {
+                let wire = &mut h.world.wire[y];
+                if wire.is_full() {
+                    wire.remove(0);
+                    h.losses += 1;
+                }
+                wire.push(*seg);
+            }
+        }
+        dedup(&mut explained);
+        if explained.len() > MAX_HYPOTHESES {
+            explained.sort_by_key(|h| h.losses);
+            explained.truncate(MAX_HYPOTHESES);
+            self.current.bound_hit = true;
+        }
+        self.hyps = explained;
+    }
+
+    /// How this incarnation reused the 4-tuple: the step that opened it (the model's rule
+    /// says whether it replaced a TIME-WAIT TCB), judged by RFC 6191 against the old
+    /// incarnation's sequence space and timestamps.
+    fn judge_reuse(&self, cur: &mut IncarnationState, log: &[&LogEntry]) {
+        // The side that held TIME-WAIT decides: its TCB is what a new SYN must get past.
+        let holder = self.time_wait.map(|(side, _)| side);
+        let Some(open) = log.iter().rev().find(|e| {
+            holder.is_none_or(|h| h == e.side)
+                && matches!(
+                    e.rule,
+                    Rule::AppConnect
+                        | Rule::AppConnectReuseTimeWait
+                        | Rule::ListenSynAccepted
+                        | Rule::SynReopensTimeWait
+                )
+        }) else {
+            return;
+        };
+        let (Some(old_next), Some(isn)) = (self.old_next[CLIENT], cur.isn[CLIENT]) else {
+            return;
+        };
+        let ts = match (
+            self.timestamps,
+            self.old_tsval[CLIENT],
+            self.last_tsval[CLIENT],
+        ) {
+            (Some(true), Some(old), Some(new)) => Some((old, new)),
+            _ => None,
+        };
+        let judgment = ReuseJudgment::judge(old_next, isn, ts);
+        let replaced = matches!(
+            open.rule,
+            Rule::AppConnectReuseTimeWait | Rule::SynReopensTimeWait
+        );
+        let running = self.time_wait.is_some_and(|(_, until)| open.at < until);
+        let inside = replaced || running;
+        cur.reuse = Some(Reuse {
+            inside_time_wait: inside,
+            time_wait_side: self.time_wait.map(|(side, _)| side_name(side)),
+            judgment,
+            frame: open.frame,
+        });
+        if inside && judgment == ReuseJudgment::Unsafe && cur.violation.is_none() {
+            cur.violation = Some(Violation {
+                rule: judgment.id(),
+                section: judgment.section(),
+                frames: vec![open.frame],
+                explanation: format!(
+                    "frame {}: the 4-tuple was reopened while the old incarnation's TIME-WAIT still ran, with neither newer timestamps nor an ISN above the old sequence space",
+                    open.frame
+                ),
+            });
+        }
+    }
+
+    fn diverge_violation(&mut self, rule: Rule, frames: Vec<u64>, explanation: String) {
+        self.diverged = true;
+        if self.current.violation.is_none() && self.current.inconclusive.is_none() {
+            self.current.violation = Some(Violation {
+                rule: rule.id(),
+                section: rule.section(),
+                frames,
+                explanation,
+            });
+        }
+    }
+
+    fn diverge_inconclusive(&mut self, why: Inconclusive) {
+        self.diverged = true;
+        if self.current.violation.is_none() && self.current.inconclusive.is_none() {
+            self.current.inconclusive = Some(why);
+        }
+    }
+
+    /// No hypothesis explains `seg` from `x`: decide whether the capture or the stack is
+    /// at fault, and which rule the stack broke.
+    fn unexplained(
+        &mut self,
+        x: usize,
+        seg: &Seg,
+        obs: &Observation,
+        t: u64,
+        witness: Option<Hypothesis>,
+    ) {
+        let y = 1 - x;
+        let acks_unseen = seg.has(Flags::ACK)
+            && !seg.has(Flags::SYN)
+            && self.max_end[y].is_some_and(|m| seg.ack.after(m));
+        let follows_unseen =
+            !seg.has(Flags::SYN) && self.max_end[x].is_some_and(|m| seg.seq.after(m));
+        if acks_unseen || follows_unseen {
+            self.diverge_inconclusive(Inconclusive::CaptureLoss);
+            return;
+        }
+        if self.current.bound_hit {
+            self.diverge_inconclusive(Inconclusive::HypothesisBound);
+            return;
+        }
+        let Some(h) = witness else {
+            self.diverge_inconclusive(Inconclusive::HypothesisBound);
+            return;
+        };
+        let tcb = h.world.tcb[x];
+        let state = tcb.state.rfc_name();
+        let who = side_name(x);
+        // A response the model required and the capture shows replaced by another one.
+        if let Some(e) = h.world.owed[x].first() {
+            let rule = e.rule;
+            self.diverge_violation(
+                rule,
+                vec![obs.frame],
+                format!(
+                    "frame {}: the {} ({state}) sent {} where rule `{}` requires {}",
+                    obs.frame,
+                    who,
+                    describe(seg),
+                    rule.id(),
+                    describe(&e.seg)
+                ),
+            );
+            return;
+        }
+        // Otherwise the sender's own state forbids the segment: say which rule decides.
+        let (rule, why) = if seg.has(Flags::SYN) && !seg.has(Flags::ACK) {
+            if tcb.state == State::TimeWait && self.current.reuse.is_none() {
+                let ts = match (self.timestamps, self.last_tsval[x], seg.tsval) {
+                    (Some(true), Some(old), Some(new)) => Some((old, new)),
+                    _ => None,
+                };
+                self.current.reuse = Some(Reuse {
+                    inside_time_wait: true,
+                    time_wait_side: Some(who),
+                    judgment: ReuseJudgment::judge(tcb.snd_nxt, seg.seq, ts),
+                    frame: obs.frame,
+                });
+            }
+            match (tcb.state, tcb.timer) {
+                (State::TimeWait, Some(deadline)) => (
+                    Rule::TimeWaitExpired,
+                    format!(
+                        "opened a new connection {:.3} s into TIME-WAIT, which lasts until its 2MSL timer expires {:.3} s later{}",
+                        (t + self.cfg[x].time_wait.unwrap_or(0)).saturating_sub(deadline) as f64
+                            / 1e9,
+                        (deadline.saturating_sub(t)) as f64 / 1e9,
+                        if self.cfg[x].behaviour.time_wait_reuse {
+                            ""
+                        } else {
+                            " (the description does not reuse TIME-WAIT)"
+                        }
+                    ),
+                ),
+                _ => (
+                    Rule::AppConnect,
+                    format!("sent SYN in {state}, where no OPEN is possible"),
+                ),
+            }
+        } else if seg.len > 0
+            && !matches!(tcb.state, State::Established | State::CloseWait)
+            && seg.seq.at_or_before(tcb.snd_nxt)
+            && seg.end().after(tcb.snd_nxt)
+        {
+            (
+                Rule::AppSend,
+                format!(
+                    "sent new data in {state}, after its FIN (SEND is an error once the connection is closing)"
+                ),
+            )
+        } else if seg.has(Flags::FIN) && tcb.state.fin_outstanding() && seg.seq != tcb.snd_una {
+            (
+                Rule::RtoRetransmit,
+                format!(
+                    "sent a FIN at a sequence number other than its outstanding FIN's in {state}"
+                ),
+            )
+        } else if seg.has(Flags::ACK) && seg.ack.after(tcb.rcv_nxt) {
+            (
+                Rule::AckOfUnsentData,
+                format!(
+                    "acknowledged {} octets the {} never sent, in {state}",
+                    seg.ack.distance(tcb.rcv_nxt),
+                    side_name(y)
+                ),
+            )
+        } else if seg.has(Flags::RST)
+            && matches!(tcb.state, State::Closing | State::LastAck | State::TimeWait)
+        {
+            (
+                Rule::AppAbortQuiet,
+                format!("sent RST in {state}, where ABORT deletes the TCB without one"),
+            )
+        } else if seg.has(Flags::RST) {
+            (
+                Rule::AppAbortReset,
+                format!("sent RST in {state} where nothing the model allows produces one"),
+            )
+        } else if tcb.state == State::TimeWait
+            || tcb.state == State::Closed
+            || tcb.state == State::Listen
+        {
+            (
+                Rule::TimeWaitSegmentIgnored,
+                format!("sent {} unprompted in {state}", describe(seg)),
+            )
+        } else {
+            (
+                Rule::SeqUnacceptableAck,
+                format!(
+                    "sent {} in {state}, which matches no segment the model emits (SND.NXT {}, RCV.NXT {})",
+                    describe(seg),
+                    tcb.snd_nxt,
+                    tcb.rcv_nxt
+                ),
+            )
+        };
+        self.diverge_violation(
+            rule,
+            vec![obs.frame],
+            format!("frame {}: the {who} {why}", obs.frame),
+        );
+    }
+
+    fn finish_incarnation(&mut self, end_t: u64) {
+        let at_host = self.at_host();
+        // Owed responses the capture went on long enough to show, and did not.
+        if !self.diverged && !self.hyps.is_empty() {
+            let (alive, dead): (Vec<_>, Vec<_>) = std::mem::take(&mut self.hyps)
+                .into_iter()
+                .partition(|h| overdue(h, end_t, at_host).is_none());
+            if alive.is_empty() {
+                let (side, e) = overdue(&dead[0], end_t, at_host).unwrap_or((0, dummy()));
+                self.diverge_violation(
+                    e.rule,
+                    vec![],
+                    format!(
+                        "the {} owed {} (rule `{}`) and the capture goes on {:.3} s without it",
+                        side_name(side),
+                        describe(&e.seg),
+                        e.rule.id(),
+                        (end_t - e.at) as f64 / 1e9
+                    ),
+                );
+                self.hyps = dead;
+            } else {
+                self.hyps = alive;
+            }
+        }
+        let cur = std::mem::take(&mut self.current);
+        self.close_incarnation(cur, end_t);
+    }
+
+    fn close_incarnation(&mut self, mut cur: IncarnationState, end_t: u64) {
+        let inc = self.incarnation;
+        // Everything in flight delivered: the hypotheses' view of how the incarnation ends.
+        // The best one assumes the fewest losses, then is the most complete.
+        let ends: Vec<Hypothesis> = self
+            .hyps
+            .iter()
+            .map(|h| flushed(h, &self.cfg, end_t, inc))
+            .collect();
+        let best = ends.iter().min_by_key(|h| (h.losses, !completed(h)));
+        let complete = ends.iter().any(completed);
+        let log: Vec<&LogEntry> = best
+            .map(|h| h.log_iter().filter(|e| e.incarnation == inc).collect())
+            .unwrap_or_default();
+        let mut hazards = Vec::new();
+        let timestamps = self.timestamps.unwrap_or(false);
+        for e in log.iter().rev() {
+            if let Some(hz) = Hazard::of_rule(e.rule, timestamps) {
+                push_hazard(&mut hazards, hz, e.frame);
+            }
+        }
+        if let (Some(aborted), Some(r)) = (self.aborted_at, &cur.reuse) {
+            let tw = self.cfg[CLIENT].time_wait.unwrap_or(0);
+            if cur.first_t < aborted.saturating_add(tw) {
+                push_hazard(&mut hazards, Hazard::AbortThenReuse, r.frame);
+            }
+        }
+        if inc > 0 {
+            self.judge_reuse(&mut cur, &log);
+        }
+        let classification = classify(&cur, &log);
+        let held = time_wait_holder(&log);
+        // What the next incarnation is judged against: when this one was aborted, whose
+        // TIME-WAIT runs until when (the model's own timer), and each side's SND.NXT.
+        self.aborted_at = log
+            .iter()
+            .find(|e| Hazard::rule_skips_time_wait(e.rule))
+            .map(|e| e.at);
+        self.time_wait = best.and_then(|h| {
+            (0..2).find_map(|side| {
+                let tcb = h.world.tcb[side];
+                (tcb.state == State::TimeWait).then_some((side, tcb.timer?))
+            })
+        });
+        if let Some(h) = best {
+            self.old_next = [h.world.tcb[0].snd_nxt, h.world.tcb[1].snd_nxt].map(Some);
+        }
+        self.old_tsval = self.last_tsval;
+        let verdict = if cur.violation.is_some() {
+            Verdict::Violation
+        } else if cur.inconclusive.is_some() {
+            Verdict::Inconclusive
+        } else if self.diverged {
+            cur.inconclusive = Some(Inconclusive::AfterDivergence);
+            Verdict::Inconclusive
+        } else if complete {
+            Verdict::Conforming
+        } else {
+            cur.inconclusive = Some(if cur.started_mid_stream {
+                Inconclusive::StartedMidStream
+            } else {
+                Inconclusive::EndedBeforeClose
+            });
+            Verdict::Inconclusive
+        };
+        cur.hypotheses_at_end = self.hyps.len();
+        let held_name = held.map(|s| if s == 2 { "both" } else { side_name(s) });
+        self.done.push(IncarnationVerdict {
+            incarnation: inc,
+            verdict,
+            violation: cur.violation,
+            inconclusive: cur.inconclusive,
+            hazards,
+            classification,
+            time_wait_held_by: held_name,
+            reuse: cur.reuse,
+            started_mid_stream: cur.started_mid_stream,
+            hypotheses: cur.hypotheses_at_end,
+            hypothesis_bound_hit: cur.bound_hit,
+            ladder: cur.ladder.into_iter().collect(),
+        });
+    }
+
+    /// Ends the replay at the capture's last timestamp and returns the verdicts.
+    pub fn finish(mut self, capture_end_ns: i64) -> ConnectionVerdict {
+        let end_t = u64::try_from(capture_end_ns.saturating_sub(self.t0))
+            .unwrap_or(0)
+            .max(self.last_t);
+        self.finish_incarnation(end_t);
+        let client_is_a = self.client_is_a.unwrap_or(true);
+        let (client, server) = if client_is_a {
+            (self.key.a, self.key.b)
+        } else {
+            (self.key.b, self.key.a)
+        };
+        let (vantage, vantage_reason) = self.vantage.clone().unwrap_or((
+            Vantage::Middle,
+            "only one direction was captured: both sides may have lost segments".to_string(),
+        ));
+        ConnectionVerdict {
+            key: self.key,
+            client,
+            server,
+            stacks: [
+                self.stack_of(CLIENT).name.clone(),
+                self.stack_of(SERVER).name.clone(),
+            ],
+            vantage,
+            vantage_reason,
+            timestamps: self.timestamps.unwrap_or(false),
+            incarnations: self.done,
+        }
+    }
+}
+
+fn dummy() -> Emitted {
+    Emitted {
+        seg: Segment {
+            flags: Flags::empty(),
+            seq: 0,
+            ack: 0,
+            len: 0,
+            tsval: None,
+            ghost: Ghost::default(),
+        },
+        rule: Rule::AckDuplicate,
+        at: 0,
+    }
+}
+
+fn push_hazard(hazards: &mut Vec<HazardFinding>, hz: Hazard, frame: u64) {
+    if hazards.iter().any(|h| h.hazard == hz.id()) {
+        return;
+    }
+    hazards.push(HazardFinding {
+        hazard: hz.id(),
+        section: hz.section(),
+        frame,
+        summary: hz.summary(),
+    });
+}
+
+/// The hypothesis with everything in flight delivered, in order, at `t`.
+fn flushed(h: &Hypothesis, cfg: &[Config<u64>; 2], t: u64, incarnation: usize) -> Hypothesis {
+    let mut n = h.clone();
+    let ctx = Ctx {
+        cfg,
+        at_host: [false; 2],
+        frame: 0,
+        incarnation,
+    };
+    for _ in 0..2 {
+        for side in 0..2 {
+            let wire = std::mem::take(&mut n.world.wire[side]);
+            for seg in &wire {
+                arrive(&mut n, side, seg, t, &ctx);
+            }
+        }
+    }
+    n
+}
+
+/// Both endpoints are done with the connection (TIME-WAIT counts as done: it only waits).
+fn completed(h: &Hypothesis) -> bool {
+    h.world
+        .tcb
+        .iter()
+        .all(|t| matches!(t.state, State::Closed | State::Listen | State::TimeWait))
+}
+
+fn entered_time_wait(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::FinWait2EntersTimeWait | Rule::FinWait1EntersTimeWait | Rule::ClosingFinAcked
+    )
+}
+
+/// 0 client, 1 server, 2 both.
+fn time_wait_holder(log: &[&LogEntry]) -> Option<usize> {
+    let mut held = [false; 2];
+    for e in log {
+        if entered_time_wait(e.rule) {
+            held[e.side] = true;
+        }
+    }
+    match held {
+        [true, true] => Some(2),
+        [true, false] => Some(CLIENT),
+        [false, true] => Some(SERVER),
+        _ => None,
+    }
+}
+
+fn classify(cur: &IncarnationState, log: &[&LogEntry]) -> Classification {
+    let has = |r: Rule| log.iter().any(|e| e.rule == r);
+    let fin_retransmitted = |side: Option<usize>| {
+        log.iter().any(|e| {
+            e.rule == Rule::RtoRetransmit && e.sent_fin && side.is_none_or(|s| s == e.side)
+        })
+    };
+    let reacker = log
+        .iter()
+        .find(|e| e.rule == Rule::TimeWaitFinReacked)
+        .map(|e| e.side);
+    if let Some(side) = reacker
+        && fin_retransmitted(Some(1 - side))
+    {
+        return Classification::LostFinalAckRecovered;
+    }
+    if has(Rule::RstClosesTimeWait) {
+        return Classification::TimeWaitEndedByRst;
+    }
+    if has(Rule::FinWait2Timeout) {
+        return Classification::FinWait2Timeout;
+    }
+    if cur.rst_seen {
+        return if cur.fin_before_rst {
+            Classification::FinThenRst
+        } else {
+            Classification::RstAbort
+        };
+    }
+    if fin_retransmitted(None) {
+        return Classification::LostFinRecovered;
+    }
+    if has(Rule::FinEntersClosing) {
+        return Classification::Simultaneous;
+    }
+    let [Some((fa, _)), Some((fb, _))] = cur.first_fin else {
+        return Classification::Incomplete;
+    };
+    if cur.data_after_first_fin {
+        return Classification::HalfCloseWithData;
+    }
+    let second = if fa < fb { 1 } else { 0 };
+    if cur.fin_acked_separately[second] {
+        Classification::FourWay
+    } else {
+        Classification::ThreeWay
+    }
+}
+
+/// `F.` seq 1 ack 2 len 0, in absolute numbers.
+fn describe(seg: &Seg) -> String {
+    let mut s = format!("[{}] seq {}", seg.flags, seg.seq);
+    if seg.has(Flags::ACK) {
+        let _ = write!(s, " ack {}", seg.ack);
+    }
+    if seg.len > 0 {
+        let _ = write!(s, " len {}", seg.len);
+    }
+    s
+}
