@@ -184,7 +184,13 @@ Examples:
   teardown replay --stack linux --format json traces/linux/
   teardown replay --connections traces/third-party/   # connections and incarnations only
 
-Exit status: 2 if any input was unreadable or on bad usage, 1 on violations, else 0.";
+Each connection incarnation is replayed through the model's endpoint rules, keeping every
+hypothesis the capture cannot rule out (losses on either side of the capture point,
+application calls, timers), and judged CONFORMING, VIOLATION (with the rule, frames and RFC
+section) or INCONCLUSIVE (with the reason); hazards are listed beside the verdict.
+
+Exit status: 2 if any input was unreadable (even in part; after reporting what was
+readable) or on bad usage; else 1 for what --fail-on names (default: violations); else 0.";
 
 const GRAPH_LONG_ABOUT: &str = "\
 Export the explored state graph of a configuration (summary, DOT, JSON, SVG).
@@ -274,15 +280,39 @@ struct ReplayArgs {
     /// Capture files or directories (pcap, pcapng, gzip-compressed).
     #[arg(value_name = "FILE|DIR", required = true)]
     inputs: Vec<PathBuf>,
-    /// Stack description to judge against, or `auto`.
+    /// Stack description to judge against (a built-in name), or `auto`: per endpoint from
+    /// its SYN's fingerprint (initial TTL, window, timestamps), printed with the reason.
     #[arg(long, default_value = "auto")]
     stack: String,
+    /// Where the capture was taken: `auto` infers it per connection from TTL / hop limit.
+    #[arg(long, value_enum, default_value_t = VantageArg::Auto)]
+    vantage: VantageArg,
+    /// What makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = FailOnArg::Violation)]
+    fail_on: FailOnArg,
     /// List connections and incarnations only, without verdicts.
     #[arg(long)]
     connections: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReplayFormat::Human)]
     format: ReplayFormat,
+}
+
+/// `--vantage`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum VantageArg {
+    Auto,
+    Client,
+    Server,
+    Middle,
+}
+
+/// `--fail-on`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FailOnArg {
+    Violation,
+    Inconclusive,
+    Never,
 }
 
 /// Output format of `graph`.
@@ -312,10 +342,60 @@ struct GraphArgs {
     format: GraphFormat,
 }
 
-/// Says plainly that a subcommand does not exist yet, rather than pretending to work.
-fn not_implemented(what: &str, issue: &str) -> u8 {
-    eprintln!("teardown {what}: not implemented yet (tracked by the issue \"{issue}\")");
-    2
+/// `teardown replay`: every connection of every capture judged by the oracle.
+fn run_replay(args: &ReplayArgs) -> u8 {
+    use teardown_conformance::oracle::VantageChoice;
+    use teardown_conformance::replay::{ReplayOptions, StackChoice, replay_path};
+    use teardown_conformance::replay_report::{self, FailOn};
+    use teardown_conformance::report::expand_inputs;
+    let stack = if args.stack == "auto" {
+        let Some(b) = builtin("rfc9293") else {
+            return usage_error("the built-in rfc9293 description is missing");
+        };
+        StackChoice::Auto { fallback: b.stack }
+    } else {
+        let Some(b) = builtin(&args.stack) else {
+            return usage_error(&format!(
+                "unknown stack `{}`; built-ins: auto, {}",
+                args.stack,
+                builtin_names().join(", ")
+            ));
+        };
+        StackChoice::Named(b.stack)
+    };
+    let opts = ReplayOptions {
+        stack,
+        vantage: match args.vantage {
+            VantageArg::Auto => VantageChoice::Auto,
+            VantageArg::Client => VantageChoice::Client,
+            VantageArg::Server => VantageChoice::Server,
+            VantageArg::Middle => VantageChoice::Middle,
+        },
+    };
+    let files: Vec<_> = expand_inputs(&args.inputs)
+        .iter()
+        .map(|p| replay_path(p, &opts))
+        .collect();
+    let text = match args.format {
+        ReplayFormat::Human => replay_report::to_human(&files),
+        ReplayFormat::Json => match replay_report::to_json(&files) {
+            Ok(json) => json + "\n",
+            Err(e) => {
+                eprintln!("teardown replay: {e}");
+                return 2;
+            }
+        },
+        ReplayFormat::Junit => replay_report::to_junit(&files),
+    };
+    emit(&text);
+    replay_report::exit_status(
+        &files,
+        match args.fail_on {
+            FailOnArg::Violation => FailOn::Violation,
+            FailOnArg::Inconclusive => FailOn::Inconclusive,
+            FailOnArg::Never => FailOn::Never,
+        },
+    )
 }
 
 /// `teardown replay --connections`: ingestion only, no verdicts.
@@ -527,12 +607,19 @@ fn run_envelope(args: &EnvelopeArgs) -> u8 {
     0
 }
 
+/// Writes a report to standard output; a closed pipe (`| head`) ends the output quietly.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(args) => run_check(&args),
         Command::Replay(args) if args.connections => replay_connections(&args),
-        Command::Replay(_) => not_implemented("replay", "The oracle"),
+        Command::Replay(args) => run_replay(&args),
         Command::Graph(args) => run_graph(&args),
         Command::Envelope(args) => run_envelope(&args),
     };

@@ -1,0 +1,267 @@
+//! The oracle on every capture under `traces/`: its expected report is an insta snapshot
+//! (one per file; the only place verdicts of the corpus are snapshotted), and the Linux and
+//! smoltcp captures agree with their ground truth (`*.truth.json`): the classification of
+//! the teardown and which side held TIME-WAIT, from both vantage points.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use teardown_conformance::oracle::{ConnectionVerdict, VantageChoice};
+use teardown_conformance::replay::{FileVerdicts, ReplayOptions, StackChoice, replay_path};
+use teardown_conformance::replay_report::to_human_limited;
+use teardown_conformance::report::looks_like_capture;
+use teardown_model::builtins::builtin;
+
+fn traces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces")
+}
+
+/// Captures under `dir`, sorted; `bench/` holds the uncommitted benchmark capture.
+fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("traces/ is readable")
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "bench") {
+                continue;
+            }
+            captures(&p, out);
+        } else if looks_like_capture(&p) {
+            out.push(p);
+        }
+    }
+}
+
+fn relative(p: &Path) -> String {
+    p.strip_prefix(traces_dir())
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// The description a folder's captures are judged against: the stack that made them, with
+/// its built-in defaults; third-party captures by fingerprint.
+fn options_for(rel: &str) -> ReplayOptions {
+    let named = |n: &str| StackChoice::Named(builtin(n).expect("built-in").stack);
+    let stack = match rel.split('/').next() {
+        Some("linux") => named("linux"),
+        Some("smoltcp") => named("smoltcp"),
+        _ => StackChoice::Auto {
+            fallback: builtin("rfc9293").expect("built-in").stack,
+        },
+    };
+    ReplayOptions {
+        stack,
+        vantage: VantageChoice::Auto,
+    }
+}
+
+fn verdicts(p: &Path) -> FileVerdicts {
+    let rel = relative(p);
+    let mut v = replay_path(p, &options_for(&rel));
+    v.ingest.path = rel;
+    v
+}
+
+#[test]
+fn every_trace_has_its_expected_report() {
+    let mut files = Vec::new();
+    captures(&traces_dir(), &mut files);
+    assert!(
+        files.len() >= 84 + 52,
+        "found only {} captures",
+        files.len()
+    );
+    for f in &files {
+        let v = verdicts(f);
+        let name = relative(f).replace('/', "__");
+        insta::assert_snapshot!(name, to_human_limited(std::slice::from_ref(&v), 20));
+    }
+}
+
+/// The connection a ground-truth file speaks of: the one on the scenario's server port
+/// (bursts: every one of them).
+fn judged(v: &FileVerdicts, server_port: u16) -> Vec<&ConnectionVerdict> {
+    v.connections
+        .iter()
+        .filter(|c| c.server.port() == server_port)
+        .collect()
+}
+
+/// Captures where the oracle's classification or TIME-WAIT holder differs from the ground
+/// truth, and why (traces/README.md, "Oracle verdicts"). The test fails on any other
+/// disagreement, and on an entry here that no longer disagrees.
+const KNOWN: &[(&str, &str)] = &[
+    // The trace changed a sysctl the built-in `linux` description (defaults) does not have:
+    // the oracle judges the capture against the description, and says VIOLATION.
+    (
+        "linux/captures/fin-wait-2-timeout.client.pcap",
+        "description: tcp_fin_timeout=2",
+    ),
+    (
+        "linux/captures/fin-wait-2-timeout.server.pcap",
+        "description: tcp_fin_timeout=2",
+    ),
+    (
+        "linux/captures/no-timewait-4way.client.pcap",
+        "description: tcp_max_tw_buckets=0",
+    ),
+    (
+        "linux/captures/no-timewait-4way.server.pcap",
+        "description: tcp_max_tw_buckets=0",
+    ),
+    (
+        "linux/captures/no-timewait-lost-final-ack.client.pcap",
+        "description: tcp_max_tw_buckets=0",
+    ),
+    (
+        "linux/captures/no-timewait-orphan-fin-wait-2.client.pcap",
+        "description: tcp_max_tw_buckets=0",
+    ),
+    (
+        "linux/captures/tw-rst-rfc1337-1.client.pcap",
+        "description: tcp_rfc1337=1",
+    ),
+    (
+        "linux/captures/tw-rst-rfc1337-1.server.pcap",
+        "description: tcp_rfc1337=1",
+    ),
+    (
+        "smoltcp/captures/fin-wait-2-timeout.client.pcap",
+        "description: smoltcp set_timeout is not a FIN-WAIT-2 timer of the description",
+    ),
+    (
+        "smoltcp/captures/fin-wait-2-timeout.server.pcap",
+        "description: smoltcp set_timeout is not a FIN-WAIT-2 timer of the description",
+    ),
+    (
+        "smoltcp/captures/syn-to-server-timewait.server.pcap",
+        "description: smoltcp's TIME-WAIT drops SYNs silently",
+    ),
+    (
+        "smoltcp/captures/tw-abort-reuse.server.pcap",
+        "description: smoltcp's abort() in TIME-WAIT sends RST",
+    ),
+    // What was lost lies on the far side of the capture point: the capture shows one FIN
+    // arriving (late), or a FIN retransmitted with nothing to say which copy was lost.
+    (
+        "linux/captures/lost-fin.server.pcap",
+        "unobservable at this vantage",
+    ),
+    (
+        "linux/captures/lost-second-fin.client.pcap",
+        "unobservable at this vantage",
+    ),
+    (
+        "linux/captures/lost-second-fin.server.pcap",
+        "unobservable at this vantage",
+    ),
+    (
+        "smoltcp/captures/lost-second-fin.client.pcap",
+        "unobservable at this vantage",
+    ),
+    (
+        "smoltcp/captures/lost-second-fin.server.pcap",
+        "unobservable at this vantage",
+    ),
+    // Open: retransmission is always a hypothesis (RTO and fast retransmit are not judged),
+    // so a duplicate or a reordered segment is classified as a recovered loss.
+    (
+        "linux/captures/dup-teardown.client.pcap",
+        "open: duplicate read as retransmission",
+    ),
+    (
+        "linux/captures/dup-teardown.server.pcap",
+        "open: duplicate read as retransmission",
+    ),
+    (
+        "linux/captures/reorder-teardown.client.pcap",
+        "open: reordering read as retransmission",
+    ),
+    (
+        "linux/captures/reorder-teardown.server.pcap",
+        "open: reordering read as retransmission",
+    ),
+    (
+        "smoltcp/captures/dup-client-fin.server.pcap",
+        "open: duplicate read as retransmission",
+    ),
+    (
+        "smoltcp/captures/dup-teardown.client.pcap",
+        "open: duplicate read as retransmission",
+    ),
+    (
+        "smoltcp/captures/reorder-teardown.client.pcap",
+        "open: reordering read as retransmission",
+    ),
+    (
+        "smoltcp/captures/reorder-teardown.server.pcap",
+        "open: reordering read as retransmission",
+    ),
+];
+
+#[test]
+fn linux_and_smoltcp_agree_with_their_ground_truth() {
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for stack in ["linux", "smoltcp"] {
+        let dir = traces_dir().join(stack).join("captures");
+        let mut files = Vec::new();
+        captures(&dir, &mut files);
+        for f in files {
+            let stem = f.file_stem().expect("file name").to_string_lossy();
+            let truth_path = f.with_file_name(format!("{stem}.truth.json"));
+            let Ok(text) = fs::read_to_string(&truth_path) else {
+                continue;
+            };
+            let truth: serde_json::Value = serde_json::from_str(&text).expect("truth is JSON");
+            let class = truth["classification"].as_str().expect("classification");
+            // "client (ended early by the RST)": the side is the first word.
+            let held = truth["time_wait_held_by"]
+                .as_str()
+                .expect("time_wait_held_by")
+                .split(' ')
+                .next()
+                .unwrap_or("none");
+            let port = truth["server"]["port"].as_u64().expect("server port") as u16;
+            let v = verdicts(&f);
+            for c in judged(&v, port) {
+                checked += 1;
+                let first = &c.incarnations[0];
+                let ours_class = match class {
+                    // Reuse scenarios are about the second incarnation's opening.
+                    "reuse of the 4-tuple (inside TIME-WAIT)"
+                    | "reuse of the 4-tuple (after TIME-WAIT)" => {
+                        let inside = class.contains("inside");
+                        match c.incarnations.get(1).and_then(|i| i.reuse.as_ref()) {
+                            Some(r) if r.inside_time_wait == inside => class.to_string(),
+                            Some(r) => format!("reuse (inside TIME-WAIT: {})", r.inside_time_wait),
+                            None => "no reuse found".to_string(),
+                        }
+                    }
+                    _ => first.classification.name().to_string(),
+                };
+                let ours_held = first.time_wait_held_by.unwrap_or("none");
+                let rel = relative(&f);
+                let known = KNOWN.iter().any(|(k, _)| *k == rel);
+                let differs = ours_class != class || ours_held != held;
+                if differs != known {
+                    wrong.push(format!(
+                        "{rel}: truth {class:?} held by {held}, oracle {ours_class:?} held by {ours_held}{}",
+                        if known { " (listed in KNOWN, but agrees now)" } else { "" }
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked >= 2000 + 150, "only {checked} connections checked");
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
