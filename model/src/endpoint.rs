@@ -540,6 +540,45 @@ impl<S: SeqNum, T: Time> Tcb<S, T> {
         }
     }
 
+    /// A keep-alive probe (RFC 9293 §3.8.4, RFC 1122 4.2.3.6): `<SEQ=SND.NXT-1>`, with one
+    /// garbage octet if `octet`, sent only when nothing is unacknowledged, in a state that
+    /// still sends (ESTABLISHED, CLOSE-WAIT). The peer finds it old and answers with an ACK.
+    pub fn on_keep_alive(&self, octet: bool, cfg: &Config<T>) -> Option<Step<S, T>> {
+        let idle = self.snd_una == self.snd_nxt;
+        if !idle || !matches!(self.state, State::Established | State::CloseWait) {
+            return None;
+        }
+        let mut seg = self.ack_now(cfg, self.incarnation);
+        seg.seq = self.snd_nxt.plus(u32::MAX);
+        seg.len = u32::from(octet);
+        Some(self.step(Some(seg), Rule::KeepAlive))
+    }
+
+    /// An ACK of part of what arrived: `<SEQ=SND.NXT><ACK=ack><CTL=ACK>` with `ack` at or
+    /// before RCV.NXT and at or after `floor` (what was acknowledged before: ACKs do not
+    /// go backwards). Nothing changes: the data stays received. Stacks do this when they
+    /// acknowledge a segment's data before its FIN, or keep only the part of a segment that
+    /// fits their receive window (RFC 9293 §3.10.7.4 trims a segment to the window), which
+    /// the model does not track.
+    pub fn on_partial_ack(&self, ack: S, floor: S, cfg: &Config<T>) -> Option<Step<S, T>> {
+        let open = matches!(
+            self.state,
+            State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait
+        );
+        if !open || ack.after(self.rcv_nxt) || ack.before(floor) || ack == self.rcv_nxt {
+            return None;
+        }
+        let mut seg = self.ack_now(cfg, self.incarnation);
+        seg.ack = ack;
+        Some(self.step(Some(seg), Rule::AckPartial))
+    }
+
     // ------------------------------------------------------------------ timers
 
     /// The running timer fires at `now`. `None` when no timer is due.
@@ -917,11 +956,15 @@ impl<S: SeqNum, T: Time> Tcb<S, T> {
                         let rst = t.segment(cfg, Flags::RST, t.snd_nxt, S::default(), 0, inc);
                         return t.delete().step(Some(rst), Rule::DataAfterCloseReset);
                     }
-                    if seg.seq != t.rcv_nxt {
+                    // "If a segment's contents straddle the boundary between old and new,
+                    // only the new parts are processed" (RFC 9293 §3.10.7.4, first check):
+                    // an acceptable segment starting before RCV.NXT delivers what follows it.
+                    let old = t.rcv_nxt.distance(seg.seq);
+                    if old < 0 {
                         let ack = t.ack_now(cfg, inc);
                         return t.step(Some(ack), Rule::DataOutOfOrder);
                     }
-                    t.rcv_nxt = t.rcv_nxt.plus(seg.len);
+                    t.rcv_nxt = seg.seq.plus(seg.len);
                     rule = Rule::DataDelivered;
                     out = Some(t.ack_now(cfg, inc));
                 }

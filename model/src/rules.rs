@@ -56,6 +56,25 @@ macro_rules! rules {
                 )
             }
 
+            /// Whether a stack may leave the segment this rule sends unsent: answers to
+            /// segments it rejected, which RFC 5961 §7 and RFC 5681 §4.2 ("SHOULD") let it
+            /// rate-limit or skip (Linux `tcp_invalid_ratelimit`, the challenge-ACK limit),
+            /// and window updates. Every other segment a rule sends is owed.
+            pub const fn response_optional(self) -> bool {
+                matches!(
+                    self,
+                    Rule::SeqUnacceptableAck
+                        | Rule::PawsReject
+                        | Rule::AckOfUnsentData
+                        | Rule::RstChallengeAck
+                        | Rule::SynChallengeAck
+                        | Rule::DataOutOfOrder
+                        | Rule::AckWindowUpdate
+                        | Rule::AckPartial
+                        | Rule::KeepAlive
+                )
+            }
+
             /// The rule with this id.
             pub fn from_id(id: &str) -> Option<Rule> {
                 Rule::ALL.iter().copied().find(|r| r.id() == id)
@@ -182,6 +201,10 @@ rules! {
     // ---- segments sent without a new event (RFC 9293 §3.8.6.2.2)
     /// A pure ACK that repeats SND.NXT and RCV.NXT: a window update.
     AckWindowUpdate => ("ack-window-update", "RFC 9293 §3.8.6.2.2; RFC 1122 4.2.3.3", false, "an ACK carrying nothing new (<SEQ=SND.NXT><ACK=RCV.NXT>) is sent to update the window"),
+    /// A keep-alive probe on an idle connection.
+    KeepAlive => ("keep-alive", "RFC 9293 §3.8.4; RFC 1122 4.2.3.6", false, "a keep-alive on an idle connection: <SEQ=SND.NXT-1><ACK=RCV.NXT><CTL=ACK>, with or without one garbage octet"),
+    /// A pure ACK acknowledging less than RCV.NXT: part of what arrived.
+    AckPartial => ("ack-partial", "RFC 9293 §3.8.6.3; RFC 1122 4.2.3.2", false, "an ACK acknowledges part of what arrived (<SEQ=SND.NXT><ACK=n>, n =< RCV.NXT): a cumulative ACK may lag, and a receiver may keep only what fits its window"),
 
     // ---- timers (RFC 9293 §3.10.8, RFC 6298)
     /// Retransmission timeout: retransmit the oldest unacknowledged segment.

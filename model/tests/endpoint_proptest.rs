@@ -288,8 +288,22 @@ const EDGES: &[Edge] = &[
     edge(
         &[Established, FinWait1, FinWait2, CloseWait, Closing, LastAck],
         To::Same,
-        &[Rule::AckDuplicate, Rule::AckAdvances],
+        &[Rule::AckDuplicate, Rule::AckAdvances, Rule::AckWindowUpdate],
     ),
+    edge(
+        &[
+            Established,
+            FinWait1,
+            FinWait2,
+            CloseWait,
+            Closing,
+            LastAck,
+            TimeWait,
+        ],
+        To::Same,
+        &[Rule::AckPartial],
+    ),
+    edge(&[Established, CloseWait], To::Same, &[Rule::KeepAlive]),
     edge(
         &[Established, FinWait1, FinWait2],
         To::Same,
@@ -366,6 +380,9 @@ const APP_RULES: &[Rule] = &[
     Rule::AppAbortReset,
     Rule::AppAbortQuiet,
 ];
+
+/// Segments an endpoint sends without an event: they change nothing.
+const UNPROMPTED_RULES: &[Rule] = &[Rule::AckWindowUpdate, Rule::AckPartial, Rule::KeepAlive];
 
 const TIMER_RULES: &[Rule] = &[
     Rule::RtoRetransmit,
@@ -453,6 +470,12 @@ enum Ev {
         ts: Option<Ts>,
         incarnation: u8,
         pick: usize,
+    },
+    /// The endpoint sends something on no event: a window update, an ACK of part of what
+    /// arrived (`back` octets short of RCV.NXT), or a keep-alive.
+    Unprompted {
+        what: u8,
+        back: u32,
     },
     /// Time passes by `units` (ticks, or ticks of the stack's tick length plus `jitter` ns)
     /// or, with `to_deadline`, up to the running timer; a due timer fires.
@@ -543,7 +566,8 @@ fn event(max_len: u32) -> impl Strategy<Value = Ev> {
             len,
             again,
         });
-    prop_oneof![3 => call.prop_map(Ev::App), 3 => peer, 5 => arrive, 2 => tick]
+    let unprompted = (0u8..3, 0u32..4).prop_map(|(what, back)| Ev::Unprompted { what, back });
+    prop_oneof![3 => call.prop_map(Ev::App), 3 => peer, 5 => arrive, 2 => tick, 1 => unprompted]
 }
 
 fn at<S: SeqNum>(base: S, off: Off, window: u32) -> S {
@@ -559,6 +583,7 @@ fn at<S: SeqNum>(base: S, off: Off, window: u32) -> S {
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
+    Unprompted,
     App,
     Segment,
     Timer,
@@ -680,6 +705,22 @@ fn run<S: SeqNum, T: Time>(
                     Some(tcb.on_segment(&seg, now, cfg, c[pick % n])),
                 )
             }
+            Ev::Unprompted { what, back } => {
+                let step = match what {
+                    0 => tcb.on_window_update(cfg),
+                    1 => tcb.on_partial_ack(
+                        tcb.rcv_nxt.plus(back.wrapping_neg()),
+                        tcb.rcv_nxt.plus((back + 2).wrapping_neg()),
+                        cfg,
+                    ),
+                    _ => tcb.on_keep_alive(back % 2 == 1, cfg),
+                };
+                if let Some(s) = &step {
+                    prop_assert_eq!(s.tcb, tcb, "an unprompted segment changes nothing");
+                    prop_assert!(s.out.is_some_and(|o| o.flags == Flags::ACK));
+                }
+                (Kind::Unprompted, step)
+            }
             Ev::Tick {
                 to_deadline,
                 units,
@@ -744,6 +785,8 @@ fn check_step<S: SeqNum, T: Time>(
     }
     let rule_kind = if APP_RULES.contains(&rule) {
         Kind::App
+    } else if UNPROMPTED_RULES.contains(&rule) {
+        Kind::Unprompted
     } else if TIMER_RULES.contains(&rule) {
         Kind::Timer
     } else {
@@ -809,10 +852,17 @@ fn check_step<S: SeqNum, T: Time>(
     if let Some(out) = step.out
         && !out.has(Flags::RST)
     {
-        if !(post.snd_una.at_or_before(out.seq) && out.seq.at_or_before(post.snd_nxt)) {
+        // A keep-alive is the one segment below SND.UNA: SND.NXT-1, so the peer answers it.
+        let keep_alive = rule == Rule::KeepAlive
+            && out.seq.plus(1) == post.snd_nxt
+            && post.snd_una == post.snd_nxt;
+        let in_range = post.snd_una.at_or_before(out.seq) && out.seq.at_or_before(post.snd_nxt);
+        if !in_range && !keep_alive {
             return fail("a segment sent outside SND.UNA..=SND.NXT");
         }
-        if out.has(Flags::ACK) && out.ack != post.rcv_nxt {
+        // A partial ACK acknowledges less than RCV.NXT, never more.
+        let partial = rule == Rule::AckPartial && out.ack.before(post.rcv_nxt);
+        if out.has(Flags::ACK) && out.ack != post.rcv_nxt && !partial {
             return fail("an ACK that does not acknowledge RCV.NXT");
         }
         if out.tsval.is_some() != cfg.behaviour.timestamps {

@@ -1753,6 +1753,8 @@ covered! {
     fin_wait_1_enters_time_wait => FinWait1EntersTimeWait,
     fin_wait_2_enters_time_wait => FinWait2EntersTimeWait,
     ack_window_update => AckWindowUpdate,
+    ack_partial => AckPartial,
+    keep_alive => KeepAlive,
     rto_retransmit => RtoRetransmit,
     rto_fin_not_retransmitted => RtoFinNotRetransmitted,
     rto_give_up => RtoGiveUp,
@@ -1775,6 +1777,71 @@ fn ack_window_update() {
     let tw = time_wait(Role::Client, &c);
     assert_eq!(tw.on_window_update(&c), None, "TIME-WAIT only answers");
     assert_eq!(syn_sent(&c).on_window_update(&c), None);
+}
+
+/// RFC 9293 §3.8.6.3: an ACK may acknowledge part of what arrived, never more than
+/// RCV.NXT, never less than what was acknowledged before; nothing changes.
+#[test]
+fn ack_partial() {
+    let c = config("rfc9293");
+    let t = established_with_data(Role::Client, &c, 100);
+    let floor = t.rcv_nxt.wrapping_sub(50);
+    let part = t.rcv_nxt.wrapping_sub(20);
+    let step = t
+        .on_partial_ack(part, floor, &c)
+        .expect("part of what arrived");
+    assert_eq!(step.rule, Rule::AckPartial);
+    assert_sent(step.out, ACK, t.snd_nxt, part, 0);
+    assert_eq!(step.tcb, t, "nothing changes");
+    assert_eq!(
+        t.on_partial_ack(t.rcv_nxt.wrapping_add(1), floor, &c),
+        None,
+        "beyond RCV.NXT"
+    );
+    assert_eq!(
+        t.on_partial_ack(t.rcv_nxt, floor, &c),
+        None,
+        "all of it is not partial"
+    );
+    assert_eq!(
+        t.on_partial_ack(floor.wrapping_sub(1), floor, &c),
+        None,
+        "backwards"
+    );
+    assert_eq!(syn_sent(&c).on_partial_ack(part, floor, &c), None);
+}
+
+/// RFC 9293 §3.8.4: a keep-alive is `<SEQ=SND.NXT-1>` with zero or one octet, only when
+/// nothing is unacknowledged; the peer answers it as an old segment.
+#[test]
+fn keep_alive() {
+    let c = config("rfc9293");
+    let t = established_with_data(Role::Client, &c, 100);
+    assert_eq!(t.on_keep_alive(false, &c), None, "data outstanding");
+    let idle = arrive(
+        &t,
+        seg(ACK, t.rcv_nxt, t.snd_nxt, 0),
+        T0 + 1,
+        &c,
+        Rule::AckAdvances,
+        State::Established,
+    )
+    .tcb;
+    for octet in [false, true] {
+        let step = idle
+            .on_keep_alive(octet, &c)
+            .expect("idle ESTABLISHED probes");
+        assert_eq!(step.rule, Rule::KeepAlive);
+        assert_sent(
+            step.out,
+            ACK,
+            idle.snd_nxt.wrapping_sub(1),
+            idle.rcv_nxt,
+            u32::from(octet),
+        );
+        assert_eq!(step.tcb, idle, "nothing changes");
+    }
+    assert_eq!(time_wait(Role::Client, &c).on_keep_alive(false, &c), None);
 }
 
 /// Every rule of `Rule::ALL` has exactly one test here, named after its id: a new rule
