@@ -15,3 +15,4 @@ pub mod oracle;
 pub mod replay;
 pub mod replay_report;
 pub mod report;
+pub mod writer;

@@ -54,7 +54,13 @@ const OWED_CAPACITY: usize = 8;
 
 /// Segments seen and not yet delivered, per endpoint, that a hypothesis keeps; older ones
 /// are taken as lost after the capture point.
-const WIRE_CAPACITY: usize = 12;
+const WIRE_CAPACITY: usize = 32;
+
+/// Copies of a segment closer together than this, identical and without timestamps to
+/// tell them apart, are read as made by the network (duplication) rather than by the
+/// sender (retransmission): no stack retransmits within 10 ms (Linux's minimum RTO is
+/// 200 ms, RFC 6298 recommends 1 s), while duplicated frames arrive microseconds apart.
+pub const NETWORK_COPY_WINDOW_NS: u64 = 10_000_000;
 
 /// Frames kept per incarnation for its ladder diagram.
 pub const LADDER_FRAMES: usize = 24;
@@ -149,6 +155,12 @@ pub enum Inconclusive {
     CaptureLoss,
     /// The hypothesis bound was hit and the hypotheses left could not explain a segment.
     HypothesisBound,
+    /// An endpoint's first segment in the capture fits no state replay could start it in:
+    /// it holds state from before the capture (an earlier connection on the 4-tuple).
+    PriorState,
+    /// The capture shows a feature the model does not have (e.g. data on a SYN, TCP Fast
+    /// Open, RFC 7413).
+    Unsupported,
     /// An earlier incarnation of the 4-tuple diverged, so this one starts without the
     /// history it depends on, and did not open with a SYN.
     AfterDivergence,
@@ -166,6 +178,12 @@ impl Inconclusive {
                 "capture loss: a segment acknowledges or follows bytes the capture never saw"
             }
             Inconclusive::HypothesisBound => "the hypothesis bound was hit",
+            Inconclusive::PriorState => {
+                "an endpoint's first segment shows state from before the capture began"
+            }
+            Inconclusive::Unsupported => {
+                "the capture uses a feature the model does not have (data on SYN: TCP Fast Open)"
+            }
             Inconclusive::AfterDivergence => {
                 "an earlier incarnation could not be replayed and this one did not start with SYN"
             }
@@ -340,6 +358,8 @@ struct Emitted {
     seg: Seg,
     rule: Rule,
     at: u64,
+    /// The stack must send it (see [`Rule::response_optional`]).
+    required: bool,
 }
 
 /// What one hypothesis says the world is.
@@ -364,8 +384,6 @@ struct LogEntry {
     incarnation: usize,
     side: usize,
     rule: Rule,
-    /// The step emitted a FIN.
-    sent_fin: bool,
     prev: Option<Rc<LogEntry>>,
 }
 
@@ -417,6 +435,7 @@ fn apply(h: &mut Hypothesis, side: usize, step: Step<u32, u64>, at: u64, ctx: &C
             seg: out,
             rule: step.rule,
             at,
+            required: !step.rule.response_optional(),
         });
     }
     if worth_logging(step.rule) {
@@ -426,7 +445,6 @@ fn apply(h: &mut Hypothesis, side: usize, step: Step<u32, u64>, at: u64, ctx: &C
             incarnation: ctx.incarnation,
             side,
             rule: step.rule,
-            sent_fin: step.out.is_some_and(|s| s.has(Flags::FIN)),
             prev: h.log.take(),
         }));
     }
@@ -444,6 +462,14 @@ fn arrive(h: &mut Hypothesis, side: usize, seg: &Seg, t: u64, ctx: &Ctx<'_>) {
         h.world.iss_unbound[side] = true;
     }
     apply(h, side, step, t, ctx);
+    if seg.has(Flags::FIN)
+        && step.tcb.state == State::TimeWait
+        && let Some(e) = h.world.owed[side].last_mut()
+    {
+        // Answering a retransmitted FIN is what TIME-WAIT is for (RFC 9293 §3.6.1): even
+        // where the first check sends that ACK, it is owed, not optional.
+        e.required = true;
+    }
     if step.rule == Rule::DataOutOfOrder && !h.world.wire[side].is_full() {
         // "Segments with higher beginning sequence numbers may be held for later
         // processing" (RFC 9293 §3.10.7.4, seventh check): the model keeps no reassembly
@@ -516,6 +542,15 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
         }
     }
     if s.flags == Flags::ACK
+        && s.len <= 1
+        && s.seq.plus(1) == tcb.snd_nxt
+        && let Some(step) = tcb.on_keep_alive(s.len == 1, cfg)
+    {
+        let mut n = h.clone();
+        apply(&mut n, x, step, t, ctx);
+        out.push(n);
+    }
+    if s.flags == Flags::ACK
         && s.len == 0
         && let Some(step) = tcb.on_window_update(cfg)
     {
@@ -539,11 +574,19 @@ fn covers(s: &Seg, owed: &Emitted) -> bool {
 /// length. `unbound`: the sender's ISS is not known yet (any SYN sequence number fits).
 /// An RST is matched on its sequence number alone: RFC 9293 §3.10.7.1 and §3.10.5 send it
 /// without ACK, stacks (Linux `tcp_send_active_reset`) add one, and no receiver reads it.
-fn run_matches(run: &[Emitted], s: &Seg, unbound: bool) -> Option<usize> {
+fn run_matches(run: &[Emitted], s: &Seg, unbound: bool, floor: Option<u32>) -> Option<usize> {
     let first = run.first()?;
     if s.has(Flags::RST) {
+        // An RST a stack sends on its own initiative (abort, close with unread data, data
+        // after close) carries SND.NXT; stacks that sent a FIN use its number (SND.NXT-1)
+        // too, which the peer, if it has not processed the FIN, finds exactly at RCV.NXT.
+        let own = matches!(
+            first.rule,
+            Rule::AppAbortReset | Rule::AppCloseUnreadReset | Rule::DataAfterCloseReset
+        );
+        let seq_ok = first.seg.seq == s.seq || (own && s.seq.plus(1) == first.seg.seq);
         let ok = first.seg.has(Flags::RST)
-            && first.seg.seq == s.seq
+            && seq_ok
             && first.seg.has(Flags::SYN) == s.has(Flags::SYN)
             && first.seg.has(Flags::FIN) == s.has(Flags::FIN);
         return ok.then_some(1);
@@ -569,7 +612,12 @@ fn run_matches(run: &[Emitted], s: &Seg, unbound: bool) -> Option<usize> {
             return None;
         }
         if total == s.seg_len() && (k > 0 || e.seg.seg_len() > 0 || e.seg.len == s.len) {
-            let ack_ok = !s.has(Flags::ACK) || e.seg.ack == s.ack;
+            // A segment carrying data or FIN may acknowledge less than the model's RCV.NXT
+            // (rule `ack-partial`): it was built before the last arrival was processed.
+            let lagging = e.seg.seg_len() > 0
+                && floor.is_some_and(|f| f.at_or_before(s.ack))
+                && s.ack.at_or_before(e.seg.ack);
+            let ack_ok = !s.has(Flags::ACK) || e.seg.ack == s.ack || lagging;
             return (flags == s.flags && ack_ok).then_some(k + 1);
         }
     }
@@ -577,13 +625,16 @@ fn run_matches(run: &[Emitted], s: &Seg, unbound: bool) -> Option<usize> {
 }
 
 /// `h` explains `s` from `x` without further hidden events: the hypothesis after it.
-fn explain(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesis> {
+fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>) -> Option<Hypothesis> {
     let owed = &h.world.owed[x];
     for i in 0..owed.len() {
-        if ctx.at_host[x] && i > 0 && !covers(s, &owed[i - 1]) {
+        if ctx.at_host[x] && i > 0 && owed[i - 1].required && !covers(s, &owed[i - 1]) {
             break;
         }
-        if let Some(k) = run_matches(&owed[i..], s, h.world.iss_unbound[x]) {
+        let floor = h.world.last_seen[x]
+            .filter(|l| l.has(Flags::ACK))
+            .map(|l| l.ack);
+        if let Some(k) = run_matches(&owed[i..], s, h.world.iss_unbound[x], floor) {
             let mut n = h.clone();
             if n.world.iss_unbound[x] && owed[i].seg.has(Flags::SYN) {
                 n.world.tcb[x] = n.world.tcb[x].with_iss(s.seq);
@@ -600,11 +651,15 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesi
         // The model retransmits everything unacknowledged as one segment (go-back-N);
         // stacks resend the first segment's worth, or less: a prefix of it.
         let e = &owed[i];
+        // With SACK (RFC 6675) the part resent may lie anywhere in the unacknowledged range.
+        let within = e.seg.seq.at_or_before(s.seq) && s.end().at_or_before(e.seg.end());
+        let fin_ok = !s.has(Flags::FIN) || (e.seg.has(Flags::FIN) && s.end() == e.seg.end());
         if e.rule == Rule::RtoRetransmit
-            && !s.has(Flags::FIN)
             && !s.has(Flags::RST)
-            && s.has(Flags::SYN) == e.seg.has(Flags::SYN)
-            && s.seq == e.seg.seq
+            && !s.has(Flags::SYN)
+            && !e.seg.has(Flags::SYN)
+            && within
+            && fin_ok
             && s.len > 0
             && s.seg_len() < e.seg.seg_len()
             && (!s.has(Flags::ACK) || s.ack == e.seg.ack)
@@ -617,6 +672,23 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesi
             n.world.owed[x].retain(|e| !covers(s, e));
             return Some(n);
         }
+    }
+    // An ACK of part of what arrived: it answers the owed ACKs it covers, and those for
+    // what arrived after stay owed.
+    let tcb = h.world.tcb[x];
+    let floor = h.world.last_seen[x]
+        .filter(|l| l.has(Flags::ACK))
+        .map_or(s.ack, |l| l.ack);
+    if s.flags == Flags::ACK
+        && s.len == 0
+        && let Some(step) = tcb.on_partial_ack(s.ack, floor, &ctx.cfg[x])
+        && step.out.is_some_and(|o| o.seq == s.seq && o.ack == s.ack)
+    {
+        let mut n = h.clone();
+        n.world.owed[x].retain(|e| !covers(s, e));
+        let step = Step { out: None, ..step };
+        apply(&mut n, x, step, t, ctx);
+        return Some(n);
     }
     None
 }
@@ -635,7 +707,7 @@ fn overdue(h: &Hypothesis, t: u64, at_host: [bool; 2]) -> Option<(usize, Emitted
         }
         h.world.owed[side]
             .iter()
-            .find(|e| e.at.saturating_add(MAX_ACK_DELAY_NS) < t)
+            .find(|e| e.required && e.at.saturating_add(MAX_ACK_DELAY_NS) < t)
             .map(|e| (side, *e))
     })
 }
@@ -676,6 +748,10 @@ struct IncarnationState {
     fin_before_rst: bool,
     /// ISN of each side in this incarnation.
     isn: [Option<u32>; 2],
+    /// The last FIN seen from each side: sequence number, TSval, time.
+    last_fin: [Option<(u32, Option<u32>, u64)>; 2],
+    /// A side's FIN was seen again as a retransmission, not as a network copy.
+    fin_retransmitted: [bool; 2],
     hypotheses_at_end: usize,
 }
 
@@ -694,6 +770,8 @@ pub struct ConnectionReplay {
     last_t: u64,
     hyps: Vec<Hypothesis>,
     started: bool,
+    /// Each side has sent a segment in the capture.
+    sent_before: [bool; 2],
     /// Replay stopped at a violation or an unexplained segment; resumes at the next SYN.
     diverged: bool,
     incarnation: usize,
@@ -737,6 +815,7 @@ impl ConnectionReplay {
             last_t: 0,
             hyps: Vec::new(),
             started: false,
+            sent_before: [false; 2],
             diverged: false,
             incarnation: 0,
             current: IncarnationState::default(),
@@ -975,11 +1054,12 @@ impl ConnectionReplay {
             tsval: obs.timestamps.map(|ts| ts.tsval),
             ghost: Ghost::default(),
         };
-        self.record_shape(x, &seg, obs);
+        self.record_shape(x, &seg, obs, t);
         if !self.diverged {
             self.replay(x, &seg, obs, t);
         }
         self.push_ladder(x, &seg, obs, t);
+        self.sent_before[x] = true;
         let end = seg.end();
         self.max_end[x] = Some(match self.max_end[x] {
             Some(m) if m.after(end) => m,
@@ -991,9 +1071,23 @@ impl ConnectionReplay {
     }
 
     /// Facts read from headers alone, for classification.
-    fn record_shape(&mut self, x: usize, seg: &Seg, obs: &Observation) {
+    fn record_shape(&mut self, x: usize, seg: &Seg, obs: &Observation, t: u64) {
         let y = 1 - x;
         let cur = &mut self.current;
+        if seg.has(Flags::FIN) {
+            // A second copy of a FIN is a retransmission when the sender made it anew: a
+            // new TSval, or (without timestamps) later than any network copy would come.
+            if let Some((seq, tsval, at)) = cur.last_fin[x]
+                && seq == seg.seq
+            {
+                let anew = match (tsval, seg.tsval) {
+                    (Some(a), Some(b)) => a != b,
+                    _ => t.saturating_sub(at) >= NETWORK_COPY_WINDOW_NS,
+                };
+                cur.fin_retransmitted[x] |= anew;
+            }
+            cur.last_fin[x] = Some((seg.seq, seg.tsval, t));
+        }
         if seg.has(Flags::SYN) {
             cur.isn[x].get_or_insert(seg.seq);
         }
@@ -1091,7 +1185,7 @@ impl ConnectionReplay {
         let mut explained = Vec::new();
         for depth in 0..=MAX_HIDDEN_EVENTS {
             for h in &frontier {
-                if let Some(n) = explain(h, x, seg, &ctx) {
+                if let Some(n) = explain(h, x, seg, t, &ctx) {
                     explained.push(n);
                 }
             }
@@ -1250,12 +1344,28 @@ impl ConnectionReplay {
         witness: Option<Hypothesis>,
     ) {
         let y = 1 - x;
+        if !self.sent_before[x] {
+            self.diverge_inconclusive(Inconclusive::PriorState);
+            return;
+        }
+        if seg.has(Flags::SYN) && seg.len > 0 {
+            self.diverge_inconclusive(Inconclusive::Unsupported);
+            return;
+        }
         let acks_unseen = seg.has(Flags::ACK)
             && !seg.has(Flags::SYN)
-            && self.max_end[y].is_some_and(|m| seg.ack.after(m));
+            && self.max_end[y].is_none_or(|m| seg.ack.after(m));
+        // An ACK beyond RCV.NXT while segments after a gap wait in the reassembly queue:
+        // the segment that filled the gap never appeared in the capture.
+        let acks_across_gap = witness.as_ref().is_some_and(|h| {
+            let tcb = h.world.tcb[x];
+            seg.has(Flags::ACK)
+                && seg.ack.after(tcb.rcv_nxt)
+                && h.world.wire[x].iter().any(|w| w.seq.after(tcb.rcv_nxt))
+        });
         let follows_unseen =
             !seg.has(Flags::SYN) && self.max_end[x].is_some_and(|m| seg.seq.after(m));
-        if acks_unseen || follows_unseen {
+        if acks_unseen || follows_unseen || acks_across_gap {
             self.diverge_inconclusive(Inconclusive::CaptureLoss);
             return;
         }
@@ -1326,12 +1436,14 @@ impl ConnectionReplay {
             && seg.seq.at_or_before(tcb.snd_nxt)
             && seg.end().after(tcb.snd_nxt)
         {
-            (
-                Rule::AppSend,
-                format!(
-                    "sent new data in {state}, after its FIN (SEND is an error once the connection is closing)"
-                ),
-            )
+            let closing = tcb.state.fin_outstanding()
+                || matches!(tcb.state, State::FinWait2 | State::TimeWait);
+            let why = if closing {
+                "after its FIN (SEND is an error once the connection is closing)"
+            } else {
+                "before the connection was established (SEND queues data until ESTABLISHED)"
+            };
+            (Rule::AppSend, format!("sent new data in {state}, {why}"))
         } else if seg.has(Flags::FIN) && tcb.state.fin_outstanding() && seg.seq != tcb.snd_una {
             (
                 Rule::RtoRetransmit,
@@ -1542,6 +1654,7 @@ fn dummy() -> Emitted {
         },
         rule: Rule::AckDuplicate,
         at: 0,
+        required: false,
     }
 }
 
@@ -1610,17 +1723,13 @@ fn time_wait_holder(log: &[&LogEntry]) -> Option<usize> {
 
 fn classify(cur: &IncarnationState, log: &[&LogEntry]) -> Classification {
     let has = |r: Rule| log.iter().any(|e| e.rule == r);
-    let fin_retransmitted = |side: Option<usize>| {
-        log.iter().any(|e| {
-            e.rule == Rule::RtoRetransmit && e.sent_fin && side.is_none_or(|s| s == e.side)
-        })
-    };
+    // The capture shows a FIN made anew; the model shows a TIME-WAIT side answering it.
     let reacker = log
         .iter()
         .find(|e| e.rule == Rule::TimeWaitFinReacked)
         .map(|e| e.side);
     if let Some(side) = reacker
-        && fin_retransmitted(Some(1 - side))
+        && cur.fin_retransmitted[1 - side]
     {
         return Classification::LostFinalAckRecovered;
     }
@@ -1637,7 +1746,7 @@ fn classify(cur: &IncarnationState, log: &[&LogEntry]) -> Classification {
             Classification::RstAbort
         };
     }
-    if fin_retransmitted(None) {
+    if cur.fin_retransmitted.contains(&true) {
         return Classification::LostFinRecovered;
     }
     if has(Rule::FinEntersClosing) {
