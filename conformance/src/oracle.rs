@@ -49,6 +49,10 @@ pub const MAX_HYPOTHESES: usize = 32;
 /// Hidden events tried to explain one observed segment.
 pub const MAX_HIDDEN_EVENTS: usize = 4;
 
+/// Hidden events beyond its cheapest explanation that a hypothesis may still spend on an
+/// observed segment.
+pub const EXPLANATION_SLACK: usize = 0;
+
 /// Segments emitted and not yet seen, per endpoint, that a hypothesis keeps.
 const OWED_CAPACITY: usize = 8;
 
@@ -374,6 +378,8 @@ struct World {
     iss_unbound: [bool; 2],
     /// The last segment seen from each side (a network duplicate repeats it).
     last_seen: [Option<Seg>; 2],
+    /// The last segment delivered to each side (the network may deliver it again).
+    last_delivered: [Option<Seg>; 2],
 }
 
 /// A step worth remembering for classification, hazards and reports.
@@ -390,6 +396,8 @@ struct LogEntry {
 #[derive(Clone, Debug)]
 struct Hypothesis {
     world: World,
+    /// An application call was among the hidden events of the current explanation.
+    hidden_call: bool,
     /// Segments assumed lost (before or after the capture point).
     losses: u32,
     log: Option<Rc<LogEntry>>,
@@ -428,8 +436,16 @@ fn apply(h: &mut Hypothesis, side: usize, step: Step<u32, u64>, at: u64, ctx: &C
     if let Some(out) = step.out {
         let owed = &mut h.world.owed[side];
         if owed.is_full() {
-            owed.remove(0);
-            h.losses += 1;
+            // Forget the oldest optional answer, or else the oldest segment (lost).
+            match owed.iter().position(|e| !e.required) {
+                Some(i) => {
+                    owed.remove(i);
+                }
+                None => {
+                    owed.remove(0);
+                    h.losses += 1;
+                }
+            }
         }
         owed.push(Emitted {
             seg: out,
@@ -452,6 +468,7 @@ fn apply(h: &mut Hypothesis, side: usize, step: Step<u32, u64>, at: u64, ctx: &C
 
 /// Delivers `seg` to `side` at `t`.
 fn arrive(h: &mut Hypothesis, side: usize, seg: &Seg, t: u64, ctx: &Ctx<'_>) {
+    h.world.last_delivered[side] = Some(*seg);
     let tcb = h.world.tcb[side];
     // The ISS of a passive open is learnt from the SYN-ACK; 0 stands in until then.
     let step = tcb.on_segment(seg, t, &ctx.cfg[side], 0);
@@ -503,6 +520,14 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
             out.push(n);
         }
     }
+    // A copy of the last delivered segment, made by the network after the capture point.
+    if !ctx.at_host[x]
+        && let Some(seg) = w.last_delivered[x]
+    {
+        let mut n = h.clone();
+        arrive(&mut n, x, &seg, t, ctx);
+        out.push(n);
+    }
     if let Some(step) = tcb.on_timer(t, cfg) {
         let mut n = h.clone();
         apply(&mut n, x, step, t, ctx);
@@ -537,6 +562,7 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
     for call in calls {
         if let Some(step) = tcb.on_app(call, t, cfg) {
             let mut n = h.clone();
+            n.hidden_call = true;
             apply(&mut n, x, step, t, ctx);
             out.push(n);
         }
@@ -624,8 +650,9 @@ fn run_matches(run: &[Emitted], s: &Seg, unbound: bool, floor: Option<u32>) -> O
     None
 }
 
-/// `h` explains `s` from `x` without further hidden events: the hypothesis after it.
-fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>) -> Option<Hypothesis> {
+/// Every way `h` explains `s` from `x` without further hidden events: the hypotheses after
+/// it, pushed to `out`.
+fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mut Vec<Hypothesis>) {
     let owed = &h.world.owed[x];
     for i in 0..owed.len() {
         if ctx.at_host[x] && i > 0 && owed[i - 1].required && !covers(s, &owed[i - 1]) {
@@ -637,16 +664,28 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>) -> Option<H
         if let Some(k) = run_matches(&owed[i..], s, h.world.iss_unbound[x], floor) {
             let mut n = h.clone();
             if n.world.iss_unbound[x] && owed[i].seg.has(Flags::SYN) {
+                // Everything emitted since the ISS was chosen carries it: shift it all.
+                let shift = s.seq.wrapping_sub(owed[i].seg.seq);
                 n.world.tcb[x] = n.world.tcb[x].with_iss(s.seq);
                 n.world.iss_unbound[x] = false;
+                for e in n.world.owed[x].iter_mut() {
+                    e.seg.seq = e.seg.seq.wrapping_add(shift);
+                }
             }
-            if !ctx.at_host[x] {
-                n.losses += i as u32;
+            if ctx.at_host[x] {
+                n.world.owed[x].drain(..i + k);
+            } else {
+                // Off the sender's host the segments before the run were lost before the
+                // capture point, or overtaken on the way to it: they may still appear.
+                n.world.owed[x].drain(i..i + k);
             }
-            n.world.owed[x].drain(..i + k);
-            // ACKs owed for the same or older data are folded into this segment too.
-            n.world.owed[x].retain(|e| !covers(s, e));
-            return Some(n);
+            // ACKs owed for the same or older data are folded into this segment too; the
+            // optional ones (answers to rejected segments) may still follow it.
+            if ctx.at_host[x] {
+                n.world.owed[x].retain(|e| !(e.required && covers(s, e)));
+            }
+            out.push(n);
+            continue;
         }
         // The model retransmits everything unacknowledged as one segment (go-back-N);
         // stacks resend the first segment's worth, or less: a prefix of it.
@@ -665,12 +704,15 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>) -> Option<H
             && (!s.has(Flags::ACK) || s.ack == e.seg.ack)
         {
             let mut n = h.clone();
-            if !ctx.at_host[x] {
-                n.losses += i as u32;
+            if ctx.at_host[x] {
+                n.world.owed[x].drain(..=i);
+            } else {
+                n.world.owed[x].remove(i);
             }
-            n.world.owed[x].drain(..=i);
-            n.world.owed[x].retain(|e| !covers(s, e));
-            return Some(n);
+            if ctx.at_host[x] {
+                n.world.owed[x].retain(|e| !(e.required && covers(s, e)));
+            }
+            out.push(n);
         }
     }
     // An ACK of part of what arrived: it answers the owed ACKs it covers, and those for
@@ -685,12 +727,13 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>) -> Option<H
         && step.out.is_some_and(|o| o.seq == s.seq && o.ack == s.ack)
     {
         let mut n = h.clone();
-        n.world.owed[x].retain(|e| !covers(s, e));
+        if ctx.at_host[x] {
+            n.world.owed[x].retain(|e| !(e.required && covers(s, e)));
+        }
         let step = Step { out: None, ..step };
         apply(&mut n, x, step, t, ctx);
-        return Some(n);
+        out.push(n);
     }
-    None
 }
 
 /// A copy of the last segment from `x`, made by the network before the capture point: the
@@ -932,6 +975,7 @@ impl ConnectionReplay {
                 wire: Default::default(),
                 iss_unbound: [false; 2],
                 last_seen: [None; 2],
+                last_delivered: [None; 2],
             }
         } else {
             self.current.started_mid_stream = true;
@@ -965,6 +1009,7 @@ impl ConnectionReplay {
                 wire: Default::default(),
                 iss_unbound: [false; 2],
                 last_seen: [None; 2],
+                last_delivered: [None; 2],
             }
         };
         if obs.flags.syn() && obs.flags.ack() && x == SERVER {
@@ -972,6 +1017,7 @@ impl ConnectionReplay {
             let mut h = Hypothesis {
                 world,
                 losses: 1,
+                hidden_call: false,
                 log: None,
             };
             let syn = Segment {
@@ -1002,6 +1048,7 @@ impl ConnectionReplay {
         self.hyps = vec![Hypothesis {
             world,
             losses: 0,
+            hidden_call: false,
             log: None,
         }];
     }
@@ -1180,32 +1227,50 @@ impl ConnectionReplay {
             );
             return;
         }
-        // Iterative deepening: the explanations with the fewest hidden events.
-        let mut frontier = alive.clone();
+        // Iterative deepening, per hypothesis: each keeps its explanations with the fewest
+        // hidden events. (Comparing depths across hypotheses would let a cheap wrong story
+        // evict a dearer true one.)
         let mut explained = Vec::new();
-        for depth in 0..=MAX_HIDDEN_EVENTS {
-            for h in &frontier {
-                if let Some(n) = explain(h, x, seg, t, &ctx) {
-                    explained.push(n);
+        for h in &alive {
+            let mut start = h.clone();
+            start.hidden_call = false;
+            let mut frontier = vec![start];
+            let mut first = None;
+            for depth in 0..=MAX_HIDDEN_EVENTS {
+                let before = explained.len();
+                for f in &frontier {
+                    explain(f, x, seg, t, &ctx, &mut explained);
                 }
+                // An explanation that needs an application call gets one hidden event of
+                // slack: a delivery may have come before the call, or after it, and what
+                // the stack sent in between tells them apart only later.
+                if explained.len() > before && first.is_none() {
+                    let call = explained[before..].iter().any(|e| e.hidden_call);
+                    first = Some(if call {
+                        depth + EXPLANATION_SLACK
+                    } else {
+                        depth
+                    });
+                }
+                let done = first.is_some_and(|d| depth >= d);
+                if done || depth == MAX_HIDDEN_EVENTS {
+                    break;
+                }
+                let mut next = Vec::new();
+                for f in &frontier {
+                    successors(f, x, seg, t, &ctx, &mut next);
+                }
+                dedup(&mut next);
+                if next.len() > 4 * MAX_HYPOTHESES {
+                    next.sort_by_key(|h| h.losses);
+                    next.truncate(4 * MAX_HYPOTHESES);
+                    self.current.bound_hit = true;
+                }
+                if next.is_empty() {
+                    break;
+                }
+                frontier = next;
             }
-            if !explained.is_empty() || depth == MAX_HIDDEN_EVENTS {
-                break;
-            }
-            let mut next = Vec::new();
-            for h in &frontier {
-                successors(h, x, seg, t, &ctx, &mut next);
-            }
-            dedup(&mut next);
-            if next.len() > 4 * MAX_HYPOTHESES {
-                next.sort_by_key(|h| h.losses);
-                next.truncate(4 * MAX_HYPOTHESES);
-                self.current.bound_hit = true;
-            }
-            if next.is_empty() {
-                break;
-            }
-            frontier = next;
         }
         if explained.is_empty() {
             explained = alive
