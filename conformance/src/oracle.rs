@@ -503,17 +503,19 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
     // (A host's own capture delivers at once; its wire holds segments only from before the
     // vantage point was known, and those it received in order.)
     if !w.wire[x].is_empty() {
-        // Everything in flight delivered in order (the common case), or one segment
-        // delivered ahead of the others (reordering; the ones before it lost or late).
-        if w.wire[x].len() > 1 {
+        // The first k segments in flight delivered in order (the common case; the rest
+        // still on the way), or one segment delivered ahead of the others (reordering;
+        // the ones before it lost or late).
+        let len = w.wire[x].len();
+        for k in (2..=len).filter(|&k| k <= 8 || k == len) {
             let mut n = h.clone();
-            let wire = std::mem::take(&mut n.world.wire[x]);
-            for seg in &wire {
+            let first: ArrayVec<Seg, WIRE_CAPACITY> = n.world.wire[x].drain(..k).collect();
+            for seg in &first {
                 arrive(&mut n, x, seg, t, ctx);
             }
             out.push(n);
         }
-        for j in 0..w.wire[x].len().min(3) {
+        for j in 0..len.min(3) {
             let mut n = h.clone();
             let seg = n.world.wire[x].remove(j);
             arrive(&mut n, x, &seg, t, ctx);
