@@ -49,10 +49,6 @@ pub const MAX_HYPOTHESES: usize = 32;
 /// Hidden events tried to explain one observed segment.
 pub const MAX_HIDDEN_EVENTS: usize = 4;
 
-/// Hidden events beyond its cheapest explanation that a hypothesis may still spend on an
-/// observed segment.
-pub const EXPLANATION_SLACK: usize = 0;
-
 /// Segments emitted and not yet seen, per endpoint, that a hypothesis keeps.
 const OWED_CAPACITY: usize = 8;
 
@@ -396,8 +392,6 @@ struct LogEntry {
 #[derive(Clone, Debug)]
 struct Hypothesis {
     world: World,
-    /// An application call was among the hidden events of the current explanation.
-    hidden_call: bool,
     /// Segments assumed lost (before or after the capture point).
     losses: u32,
     log: Option<Rc<LogEntry>>,
@@ -564,7 +558,6 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
     for call in calls {
         if let Some(step) = tcb.on_app(call, t, cfg) {
             let mut n = h.clone();
-            n.hidden_call = true;
             apply(&mut n, x, step, t, ctx);
             out.push(n);
         }
@@ -639,7 +632,7 @@ fn run_matches(run: &[Emitted], s: &Seg, unbound: bool, floor: Option<u32>) -> O
         if total > s.seg_len() {
             return None;
         }
-        if total == s.seg_len() && (k > 0 || e.seg.seg_len() > 0 || e.seg.len == s.len) {
+        if total == s.seg_len() {
             // A segment carrying data or FIN may acknowledge less than the model's RCV.NXT
             // (rule `ack-partial`): it was built before the last arrival was processed.
             let lagging = e.seg.seg_len() > 0
@@ -1019,7 +1012,6 @@ impl ConnectionReplay {
             let mut h = Hypothesis {
                 world,
                 losses: 1,
-                hidden_call: false,
                 log: None,
             };
             let syn = Segment {
@@ -1050,7 +1042,6 @@ impl ConnectionReplay {
         self.hyps = vec![Hypothesis {
             world,
             losses: 0,
-            hidden_call: false,
             log: None,
         }];
     }
@@ -1234,28 +1225,13 @@ impl ConnectionReplay {
         // evict a dearer true one.)
         let mut explained = Vec::new();
         for h in &alive {
-            let mut start = h.clone();
-            start.hidden_call = false;
-            let mut frontier = vec![start];
-            let mut first = None;
+            let mut frontier = vec![h.clone()];
             for depth in 0..=MAX_HIDDEN_EVENTS {
                 let before = explained.len();
                 for f in &frontier {
                     explain(f, x, seg, t, &ctx, &mut explained);
                 }
-                // An explanation that needs an application call gets one hidden event of
-                // slack: a delivery may have come before the call, or after it, and what
-                // the stack sent in between tells them apart only later.
-                if explained.len() > before && first.is_none() {
-                    let call = explained[before..].iter().any(|e| e.hidden_call);
-                    first = Some(if call {
-                        depth + EXPLANATION_SLACK
-                    } else {
-                        depth
-                    });
-                }
-                let done = first.is_some_and(|d| depth >= d);
-                if done || depth == MAX_HIDDEN_EVENTS {
+                if explained.len() > before || depth == MAX_HIDDEN_EVENTS {
                     break;
                 }
                 let mut next = Vec::new();
@@ -1528,7 +1504,9 @@ impl ConnectionReplay {
                 ),
             )
         } else if seg.has(Flags::RST)
-            && matches!(tcb.state, State::Closing | State::LastAck | State::TimeWait)
+            && tcb
+                .on_app(AppCall::Abort, t, &self.cfg[x])
+                .is_some_and(|step| step.rule == Rule::AppAbortQuiet)
         {
             (
                 Rule::AppAbortQuiet,

@@ -4,42 +4,14 @@
 //! timestamps backwards, streams and reuse, FINs from both or one side, RSTs), except where
 //! `traces/third-party/INGEST-NOTES.md` explains why the catalogue is wrong.
 
+mod common;
+
+use common::{captures, relative, traces_dir};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use teardown_conformance::ingest::{FileSummary, ingest_path};
-use teardown_conformance::report::{looks_like_capture, to_human_limited};
-
-fn traces_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces")
-}
-
-/// Captures under `dir`, sorted, so that the snapshots come out in a stable order.
-/// `bench/` directories hold the on-demand benchmark capture, which is not committed.
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("traces/ is readable")
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n == "bench") {
-                continue;
-            }
-            captures(&p, out);
-        } else if looks_like_capture(&p) {
-            out.push(p);
-        }
-    }
-}
-
-fn relative(p: &Path) -> String {
-    p.strip_prefix(traces_dir())
-        .unwrap_or(p)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
+use teardown_conformance::report::to_human_limited;
 
 fn summary(p: &Path) -> FileSummary {
     let mut s = ingest_path(p);

@@ -3,44 +3,16 @@
 //! smoltcp captures agree with their ground truth (`*.truth.json`): the classification of
 //! the teardown and which side held TIME-WAIT, from both vantage points.
 
+mod common;
+
+use common::{captures, relative, traces_dir};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use teardown_conformance::oracle::{ConnectionVerdict, VantageChoice};
 use teardown_conformance::replay::{FileVerdicts, ReplayOptions, StackChoice, replay_path};
 use teardown_conformance::replay_report::to_human_limited;
-use teardown_conformance::report::looks_like_capture;
 use teardown_model::builtins::builtin;
-
-fn traces_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces")
-}
-
-/// Captures under `dir`, sorted; `bench/` holds the uncommitted benchmark capture.
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("traces/ is readable")
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n == "bench") {
-                continue;
-            }
-            captures(&p, out);
-        } else if looks_like_capture(&p) {
-            out.push(p);
-        }
-    }
-}
-
-fn relative(p: &Path) -> String {
-    p.strip_prefix(traces_dir())
-        .unwrap_or(p)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
 
 /// The description a folder's captures are judged against: the stack that made them, with
 /// its built-in defaults; third-party captures by fingerprint.

@@ -61,18 +61,10 @@ macro_rules! rules {
             /// rate-limit or skip (Linux `tcp_invalid_ratelimit`, the challenge-ACK limit),
             /// and window updates. Every other segment a rule sends is owed.
             pub const fn response_optional(self) -> bool {
-                matches!(
-                    self,
-                    Rule::SeqUnacceptableAck
-                        | Rule::PawsReject
-                        | Rule::AckOfUnsentData
-                        | Rule::RstChallengeAck
-                        | Rule::SynChallengeAck
-                        | Rule::DataOutOfOrder
-                        | Rule::AckWindowUpdate
-                        | Rule::AckPartial
-                        | Rule::KeepAlive
-                )
+                // TIME-WAIT's re-ACK answers a rejected segment too, but it is the one answer
+                // TIME-WAIT exists for.
+                (self.answers_rejected_segment() && !matches!(self, Rule::TimeWaitFinReacked))
+                    || matches!(self, Rule::AckWindowUpdate | Rule::AckPartial | Rule::KeepAlive)
             }
 
             /// The rule with this id.

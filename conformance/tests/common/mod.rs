@@ -1,6 +1,10 @@
 //! What the integration tests share.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use teardown_conformance::report::looks_like_capture;
 
 /// Whether the external tool `name` can be run (`name version_flag` succeeds). Where it
 /// cannot, the calling test says so visibly on standard error and is to return early —
@@ -21,4 +25,40 @@ pub fn tool_available(name: &str, version_flag: &str, test: &str) -> bool {
         eprintln!("SKIPPED {test}: `{name}` is not installed");
     }
     ok
+}
+
+/// The repository's `traces/` folder.
+#[allow(dead_code)]
+pub fn traces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces")
+}
+
+/// Captures under `dir`, sorted, so that snapshots come out in a stable order. `bench/`
+/// directories hold the on-demand benchmark capture, which is not committed.
+#[allow(dead_code)]
+pub fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("traces/ is readable")
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "bench") {
+                continue;
+            }
+            captures(&p, out);
+        } else if looks_like_capture(&p) {
+            out.push(p);
+        }
+    }
+}
+
+/// `p` relative to `traces/`, with forward slashes.
+#[allow(dead_code)]
+pub fn relative(p: &Path) -> String {
+    p.strip_prefix(traces_dir())
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
