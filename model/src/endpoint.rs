@@ -335,6 +335,21 @@ impl<S: SeqNum, T: Time> Tcb<S, T> {
         t
     }
 
+    /// The representative of the TCBs that behave exactly like this one from now on: fields
+    /// no future rule can read are reset. Whether the application called close() or
+    /// shutdown() is read only in FIN-WAIT-1 and FIN-WAIT-2 — new data after close() is
+    /// answered with RST (RFC 9293 §3.6.1 SHLD-3) and only an orphan's FIN-WAIT-2 is timed
+    /// (Linux `tcp_fin_timeout`) — and no state outside them leads back into them. Replay
+    /// merges hypotheses by it, so that two stories differing only in a call that can no
+    /// longer matter count once.
+    pub fn canonical(&self) -> Self {
+        let mut t = *self;
+        if !matches!(t.state, State::FinWait1 | State::FinWait2) {
+            t.read_closed = false;
+        }
+        t
+    }
+
     /// The kind of the running timer, if one runs.
     pub fn timer_kind(&self) -> Option<TimerKind> {
         self.timer.map(|_| match self.state {

@@ -605,140 +605,157 @@ fn run<S: SeqNum, T: Time>(
     let mut tcb = Tcb::established(role, iss, irs, cfg);
     let mut now = t0;
     for (i, ev) in events.iter().enumerate() {
-        let (kind, step) = match *ev {
-            Ev::App(call) => {
-                let call = match call {
-                    Call::Connect(pick) => {
-                        let (c, n) = tcb.isn_candidates(cfg);
-                        AppCall::Connect { iss: c[pick % n] }
+        if let Ev::Tick {
+            to_deadline,
+            units,
+            jitter,
+        } = *ev
+        {
+            now = match (to_deadline, tcb.timer) {
+                (true, Some(d)) => now.max(d),
+                _ => now.plus(duration(units, jitter)),
+            };
+        }
+        let eval = |tcb: &Tcb<S, T>| -> Result<(Kind, Option<Step<S, T>>), TestCaseError> {
+            Ok(match *ev {
+                Ev::App(call) => {
+                    let call = match call {
+                        Call::Connect(pick) => {
+                            let (c, n) = tcb.isn_candidates(cfg);
+                            AppCall::Connect { iss: c[pick % n] }
+                        }
+                        Call::ConnectRaw(r) => AppCall::Connect {
+                            iss: S::from_raw(r),
+                        },
+                        Call::Send(len) => AppCall::Send { len },
+                        Call::Close => AppCall::Close,
+                        Call::Shutdown => AppCall::Shutdown,
+                        Call::CloseUnread => AppCall::CloseUnread,
+                        Call::Abort => AppCall::Abort,
+                    };
+                    let step = tcb.on_app(call, now, cfg);
+                    if let (Some(s), AppCall::Send { len }) = (&step, call) {
+                        prop_assert_eq!(s.out.map(|o| o.len), Some(len));
                     }
-                    Call::ConnectRaw(r) => AppCall::Connect {
-                        iss: S::from_raw(r),
-                    },
-                    Call::Send(len) => AppCall::Send { len },
-                    Call::Close => AppCall::Close,
-                    Call::Shutdown => AppCall::Shutdown,
-                    Call::CloseUnread => AppCall::CloseUnread,
-                    Call::Abort => AppCall::Abort,
-                };
-                let step = tcb.on_app(call, now, cfg);
-                if let (Some(s), AppCall::Send { len }) = (&step, call) {
-                    prop_assert_eq!(s.out.map(|o| o.len), Some(len));
+                    (Kind::App, step)
                 }
-                (Kind::App, step)
-            }
-            Ev::Peer {
-                ack_all,
-                fin,
-                len,
-                again,
-            } => {
-                let again = again && tcb.state.peer_fin_received();
-                let mut flags = Flags::ACK;
-                if fin || again {
-                    flags = flags | Flags::FIN;
-                }
-                let seg = Segment {
-                    flags,
-                    seq: if again {
-                        tcb.rcv_nxt.plus((len + 1).wrapping_neg())
-                    } else {
-                        tcb.rcv_nxt
-                    },
-                    ack: if ack_all { tcb.snd_nxt } else { tcb.snd_una },
+                Ev::Peer {
+                    ack_all,
+                    fin,
                     len,
-                    tsval: tcb.ts_recent.map(|r| r.wrapping_add(1)),
-                    ghost: Ghost {
-                        incarnation: tcb.incarnation,
-                        answers_fin: false,
-                    },
-                };
-                let (c, _) = tcb.isn_candidates(cfg);
-                (Kind::Segment, Some(tcb.on_segment(&seg, now, cfg, c[0])))
-            }
-            Ev::Arrive {
-                syn,
-                ack_bit,
-                fin,
-                rst,
-                seq,
-                ack_base,
-                ack,
-                len,
-                ts,
-                incarnation,
-                pick,
-            } => {
-                let mut flags = Flags::empty();
-                for (on, f) in [
-                    (syn, Flags::SYN),
-                    (ack_bit, Flags::ACK),
-                    (fin, Flags::FIN),
-                    (rst, Flags::RST),
-                ] {
-                    if on {
-                        flags = flags | f;
+                    again,
+                } => {
+                    let again = again && tcb.state.peer_fin_received();
+                    let mut flags = Flags::ACK;
+                    if fin || again {
+                        flags = flags | Flags::FIN;
                     }
+                    let seg = Segment {
+                        flags,
+                        seq: if again {
+                            tcb.rcv_nxt.plus((len + 1).wrapping_neg())
+                        } else {
+                            tcb.rcv_nxt
+                        },
+                        ack: if ack_all { tcb.snd_nxt } else { tcb.snd_una },
+                        len,
+                        tsval: tcb.ts_recent.map(|r| r.wrapping_add(1)),
+                        ghost: Ghost {
+                            incarnation: tcb.incarnation,
+                            answers_fin: false,
+                        },
+                    };
+                    let (c, _) = tcb.isn_candidates(cfg);
+                    (Kind::Segment, Some(tcb.on_segment(&seg, now, cfg, c[0])))
                 }
-                let base = match ack_base {
-                    AckBase::SndNxt => tcb.snd_nxt,
-                    AckBase::SndUna => tcb.snd_una,
-                    AckBase::Iss => tcb.iss,
-                };
-                let seg = Segment {
-                    flags,
-                    seq: at(tcb.rcv_nxt, seq, cfg.window),
-                    ack: at(base, ack, cfg.window),
+                Ev::Arrive {
+                    syn,
+                    ack_bit,
+                    fin,
+                    rst,
+                    seq,
+                    ack_base,
+                    ack,
                     len,
-                    tsval: ts.map(|ts| match ts {
-                        Ts::Recent(d) => tcb.ts_recent.unwrap_or(0).wrapping_add(d as u32),
-                        Ts::Raw(v) => v,
-                    }),
-                    ghost: Ghost {
-                        incarnation,
-                        answers_fin: false,
-                    },
-                };
-                let (c, n) = tcb.isn_candidates(cfg);
-                (
-                    Kind::Segment,
-                    Some(tcb.on_segment(&seg, now, cfg, c[pick % n])),
-                )
-            }
-            Ev::Unprompted { what, back } => {
-                let step = match what {
-                    0 => tcb.on_window_update(cfg),
-                    1 => tcb.on_partial_ack(
-                        tcb.rcv_nxt.plus(back.wrapping_neg()),
-                        tcb.rcv_nxt.plus((back + 2).wrapping_neg()),
-                        cfg,
-                    ),
-                    _ => tcb.on_keep_alive(back % 2 == 1, cfg),
-                };
-                if let Some(s) = &step {
-                    prop_assert_eq!(s.tcb, tcb, "an unprompted segment changes nothing");
-                    prop_assert!(s.out.is_some_and(|o| o.flags == Flags::ACK));
+                    ts,
+                    incarnation,
+                    pick,
+                } => {
+                    let mut flags = Flags::empty();
+                    for (on, f) in [
+                        (syn, Flags::SYN),
+                        (ack_bit, Flags::ACK),
+                        (fin, Flags::FIN),
+                        (rst, Flags::RST),
+                    ] {
+                        if on {
+                            flags = flags | f;
+                        }
+                    }
+                    let base = match ack_base {
+                        AckBase::SndNxt => tcb.snd_nxt,
+                        AckBase::SndUna => tcb.snd_una,
+                        AckBase::Iss => tcb.iss,
+                    };
+                    let seg = Segment {
+                        flags,
+                        seq: at(tcb.rcv_nxt, seq, cfg.window),
+                        ack: at(base, ack, cfg.window),
+                        len,
+                        tsval: ts.map(|ts| match ts {
+                            Ts::Recent(d) => tcb.ts_recent.unwrap_or(0).wrapping_add(d as u32),
+                            Ts::Raw(v) => v,
+                        }),
+                        ghost: Ghost {
+                            incarnation,
+                            answers_fin: false,
+                        },
+                    };
+                    let (c, n) = tcb.isn_candidates(cfg);
+                    (
+                        Kind::Segment,
+                        Some(tcb.on_segment(&seg, now, cfg, c[pick % n])),
+                    )
                 }
-                (Kind::Unprompted, step)
-            }
-            Ev::Tick {
-                to_deadline,
-                units,
-                jitter,
-            } => {
-                now = match (to_deadline, tcb.timer) {
-                    (true, Some(d)) => now.max(d),
-                    _ => now.plus(duration(units, jitter)),
-                };
-                let step = tcb.on_timer(now, cfg);
-                prop_assert_eq!(
-                    step.is_some(),
-                    tcb.timer_due(now),
-                    "a timer fires exactly when due"
-                );
-                (Kind::Timer, step)
-            }
+                Ev::Unprompted { what, back } => {
+                    let step = match what {
+                        0 => tcb.on_window_update(cfg),
+                        1 => tcb.on_partial_ack(
+                            tcb.rcv_nxt.plus(back.wrapping_neg()),
+                            tcb.rcv_nxt.plus((back + 2).wrapping_neg()),
+                            cfg,
+                        ),
+                        _ => tcb.on_keep_alive(back % 2 == 1, cfg),
+                    };
+                    if let Some(s) = &step {
+                        prop_assert_eq!(s.tcb, *tcb, "an unprompted segment changes nothing");
+                        prop_assert!(s.out.is_some_and(|o| o.flags == Flags::ACK));
+                    }
+                    (Kind::Unprompted, step)
+                }
+                Ev::Tick { .. } => {
+                    let step = tcb.on_timer(now, cfg);
+                    prop_assert_eq!(
+                        step.is_some(),
+                        tcb.timer_due(now),
+                        "a timer fires exactly when due"
+                    );
+                    (Kind::Timer, step)
+                }
+            })
         };
+        let (kind, step) = eval(&tcb)?;
+        // Replay merges hypotheses by `Tcb::canonical`: the representative must take the
+        // same step, and stay the representative of where the original goes.
+        let (_, twin) = eval(&tcb.canonical())?;
+        prop_assert_eq!(
+            twin.map(|s| (s.rule, s.out, s.tcb.canonical())),
+            step.map(|s| (s.rule, s.out, s.tcb.canonical())),
+            "event {}: the canonical TCB {:?} behaves like {:?}",
+            i,
+            tcb.canonical(),
+            tcb
+        );
         if let Some(step) = step {
             check_step(&tcb, &step, kind, cfg)
                 .map_err(|e| TestCaseError::fail(format!("event {i} {ev:?}: {e}")))?;
