@@ -27,6 +27,8 @@ use std::rc::Rc;
 
 use arrayvec::ArrayVec;
 use serde::Serialize;
+use smallvec::SmallVec;
+use std::hash::BuildHasher;
 use teardown_model::endpoint::{
     AppCall, Config, MAX_ACK_DELAY_NS, Role, State, Step, Tcb, TimerKind,
 };
@@ -367,9 +369,9 @@ struct Emitted {
 struct World {
     tcb: [Tcb32; 2],
     /// Emitted by each side, not yet seen.
-    owed: [ArrayVec<Emitted, OWED_CAPACITY>; 2],
+    owed: [SmallVec<[Emitted; 2]>; 2],
     /// Seen, not yet delivered to each side.
-    wire: [ArrayVec<Seg, WIRE_CAPACITY>; 2],
+    wire: [SmallVec<[Seg; 2]>; 2],
     /// The side chose an ISN the replay has not seen yet (a passive open).
     iss_unbound: [bool; 2],
     /// The last segment seen from each side (a network duplicate repeats it).
@@ -429,7 +431,7 @@ fn apply(h: &mut Hypothesis, side: usize, step: Step<u32, u64>, at: u64, ctx: &C
     h.world.tcb[side] = step.tcb;
     if let Some(out) = step.out {
         let owed = &mut h.world.owed[side];
-        if owed.is_full() {
+        if owed.len() >= OWED_CAPACITY {
             // Forget the oldest optional answer, or else the oldest segment (lost).
             match owed.iter().position(|e| !e.required) {
                 Some(i) => {
@@ -481,7 +483,7 @@ fn arrive(h: &mut Hypothesis, side: usize, seg: &Seg, t: u64, ctx: &Ctx<'_>) {
         // where the first check sends that ACK, it is owed, not optional.
         e.required = true;
     }
-    if step.rule == Rule::DataOutOfOrder && !h.world.wire[side].is_full() {
+    if step.rule == Rule::DataOutOfOrder && h.world.wire[side].len() < WIRE_CAPACITY {
         // "Segments with higher beginning sequence numbers may be held for later
         // processing" (RFC 9293 §3.10.7.4, seventh check): the model keeps no reassembly
         // queue, so the segment stays in flight, to be delivered again once the gap fills.
@@ -503,7 +505,7 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
         let len = w.wire[x].len();
         for k in (2..=len).filter(|&k| k <= 8 || k == len) {
             let mut n = h.clone();
-            let first: ArrayVec<Seg, WIRE_CAPACITY> = n.world.wire[x].drain(..k).collect();
+            let first: SmallVec<[Seg; 8]> = n.world.wire[x].drain(..k).collect();
             for seg in &first {
                 arrive(&mut n, x, seg, t, ctx);
             }
@@ -731,8 +733,8 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mut V
     }
 }
 
-/// A copy of the last segment from `x`, made by the network before the capture point: the
-/// explanation of last resort, when no emission of the sender's explains it.
+/// A copy of the last segment from `x`, made by the network before the capture point: a
+/// hypothesis's explanation of last resort, when no emission of the sender's explains it.
 fn network_duplicate(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesis> {
     (!ctx.at_host[x] && h.world.last_seen[x] == Some(*s)).then(|| h.clone())
 }
@@ -750,16 +752,40 @@ fn overdue(h: &Hypothesis, t: u64, at_host: [bool; 2]) -> Option<(usize, Emitted
     })
 }
 
+/// Merges hypotheses that tell the same story from now on: equal worlds once each TCB is
+/// its model-given representative ([`Tcb::canonical`]), keeping the one with fewer losses.
+/// Order of first appearance is kept, so that replay is deterministic.
 fn dedup(hyps: &mut Vec<Hypothesis>) {
-    let mut kept: Vec<Hypothesis> = Vec::with_capacity(hyps.len());
-    for h in hyps.drain(..) {
-        match kept.iter_mut().find(|k| k.world == h.world) {
-            Some(k) if k.losses <= h.losses => {}
-            Some(k) => *k = h,
-            None => kept.push(h),
+    // In place, fingerprints first: sets are a few dozen at most, worlds a few hundred
+    // bytes, and most pairs differ.
+    let mut prints: SmallVec<[u64; 32]> = SmallVec::new();
+    let mut kept = 0;
+    for i in 0..hyps.len() {
+        for tcb in &mut hyps[i].world.tcb {
+            *tcb = tcb.canonical();
+        }
+        let w = &hyps[i].world;
+        let shape = [
+            w.owed[0].len(),
+            w.owed[1].len(),
+            w.wire[0].len(),
+            w.wire[1].len(),
+        ];
+        let print = rustc_hash::FxBuildHasher.hash_one((&w.tcb, shape));
+        match (0..kept).find(|&k| prints[k] == print && hyps[k].world == hyps[i].world) {
+            Some(k) => {
+                if hyps[i].losses < hyps[k].losses {
+                    hyps.swap(k, i);
+                }
+            }
+            None => {
+                hyps.swap(kept, i);
+                prints.push(print);
+                kept += 1;
+            }
         }
     }
-    *hyps = kept;
+    hyps.truncate(kept);
 }
 
 // ------------------------------------------------------------------------------ per connection
@@ -1223,18 +1249,28 @@ impl ConnectionReplay {
         // Iterative deepening, per hypothesis: each keeps its explanations with the fewest
         // hidden events. (Comparing depths across hypotheses would let a cheap wrong story
         // evict a dearer true one.)
-        let mut explained = Vec::new();
+        let mut explained = Vec::with_capacity(2 * alive.len());
+        let mut frontier: Vec<Hypothesis> = Vec::new();
+        let mut next: Vec<Hypothesis> = Vec::new();
         for h in &alive {
-            let mut frontier = vec![h.clone()];
-            for depth in 0..=MAX_HIDDEN_EVENTS {
-                let before = explained.len();
+            let found_before = explained.len();
+            explain(h, x, seg, t, &ctx, &mut explained);
+            if explained.len() == found_before {
+                frontier.clear();
+                successors(h, x, seg, t, &ctx, &mut frontier);
+                dedup(&mut frontier);
+            }
+            for depth in 1..=MAX_HIDDEN_EVENTS {
+                if explained.len() > found_before || frontier.is_empty() {
+                    break;
+                }
                 for f in &frontier {
                     explain(f, x, seg, t, &ctx, &mut explained);
                 }
-                if explained.len() > before || depth == MAX_HIDDEN_EVENTS {
+                if explained.len() > found_before || depth == MAX_HIDDEN_EVENTS {
                     break;
                 }
-                let mut next = Vec::new();
+                next.clear();
                 for f in &frontier {
                     successors(f, x, seg, t, &ctx, &mut next);
                 }
@@ -1244,17 +1280,14 @@ impl ConnectionReplay {
                     next.truncate(4 * MAX_HYPOTHESES);
                     self.current.bound_hit = true;
                 }
-                if next.is_empty() {
-                    break;
-                }
-                frontier = next;
+                std::mem::swap(&mut frontier, &mut next);
             }
-        }
-        if explained.is_empty() {
-            explained = alive
-                .iter()
-                .filter_map(|h| network_duplicate(h, x, seg, &ctx))
-                .collect();
+            // Per hypothesis too: another story's cheap explanation says nothing of this one.
+            if explained.len() == found_before
+                && let Some(n) = network_duplicate(h, x, seg, &ctx)
+            {
+                explained.push(n);
+            }
         }
         if explained.is_empty() {
             let witness = alive.first().cloned();
@@ -1286,7 +1319,7 @@ impl ConnectionReplay {
                 arrive(h, y, seg, t, &ctx);
             } else {
                 let wire = &mut h.world.wire[y];
-                if wire.is_full() {
+                if wire.len() >= WIRE_CAPACITY {
                     wire.remove(0);
                     h.losses += 1;
                 }

@@ -5,7 +5,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use serde::Serialize;
-use teardown_model::builtins::builtin;
+use teardown_model::builtins::builtins;
 use teardown_model::stack::StackDescription;
 
 use crate::capture::{CaptureError, CaptureErrorKind, ErrorUnit};
@@ -129,11 +129,19 @@ struct Live {
 pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdicts {
     let mut live: Vec<Live> = Vec::new();
     let mut last_ts = i64::MIN;
+    // Looked up per connection: built once per file, not once per lookup.
+    let catalogue = builtins();
+    let builtin = |name: &str| {
+        catalogue
+            .iter()
+            .find(|b| b.stack.name == name)
+            .map(|b| b.stack.clone())
+    };
     let summary = ingest(path, input, |obs, placement| {
         last_ts = last_ts.max(obs.timestamp_ns);
         if placement.connection == live.len() {
             let (key, _) = ConnectionKey::of(obs.src, obs.dst);
-            let (stacks, picks) = stacks_for(obs, &opts.stack);
+            let (stacks, picks) = stacks_for(obs, &opts.stack, &builtin);
             live.push(Live {
                 replay: ConnectionReplay::new(key, stacks, opts.vantage),
                 picks,
@@ -146,7 +154,7 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
                 && l.picks[1].is_none()
             {
                 let pick = fingerprint(obs);
-                if let Some(desc) = builtin(&pick.stack).map(|b| b.stack) {
+                if let Some(desc) = builtin(&pick.stack) {
                     l.replay.set_stack(placement.from_a, desc);
                 }
                 l.picks[1] = Some(pick);
@@ -187,13 +195,14 @@ fn file_report(s: FileSummary) -> FileReport {
 fn stacks_for(
     obs: &Observation,
     choice: &StackChoice,
+    builtin: &dyn Fn(&str) -> Option<StackDescription>,
 ) -> ([StackDescription; 2], [Option<StackPick>; 2]) {
     match choice {
         StackChoice::Named(d) => ([d.clone(), d.clone()], [None, None]),
         StackChoice::Auto { fallback } => {
             let (pick, desc) = if obs.flags.syn() && !obs.flags.ack() {
                 let p = fingerprint(obs);
-                let d = builtin(&p.stack).map(|b| b.stack);
+                let d = builtin(&p.stack);
                 (p, d)
             } else {
                 (
