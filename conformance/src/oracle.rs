@@ -307,6 +307,8 @@ pub struct LadderRow {
 pub struct IncarnationVerdict {
     /// Index within the connection.
     pub incarnation: usize,
+    /// Timestamp of its first segment (capture clock, ns since the Unix epoch).
+    pub start_ns: i64,
     /// The verdict.
     pub verdict: Verdict,
     /// For a violation: the rule, frames and explanation.
@@ -319,6 +321,11 @@ pub struct IncarnationVerdict {
     pub classification: Classification,
     /// Which side held TIME-WAIT: `client`, `server`, `both`, or none.
     pub time_wait_held_by: Option<&'static str>,
+    /// Each TIME-WAIT held, with its times.
+    pub time_wait: Vec<TimeWaitSpan>,
+    /// Client data runs not interrupted by server data: requests, for request/response
+    /// protocols such as HTTP/1.1.
+    pub requests: u32,
     /// How this incarnation reused the 4-tuple, if it followed another.
     pub reuse: Option<Reuse>,
     /// Replay started from a state inferred mid-stream.
@@ -329,6 +336,42 @@ pub struct IncarnationVerdict {
     pub hypothesis_bound_hit: bool,
     /// The last frames of the incarnation (at most [`LADDER_FRAMES`]).
     pub ladder: Vec<LadderRow>,
+}
+
+/// How a TIME-WAIT ended, as the replay saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "by")]
+pub enum TimeWaitEnd {
+    /// The 2MSL timer (RFC 9293 §3.10.8), at the deadline the model's TIME-WAIT rules set,
+    /// restarts included; it may lie after the end of the capture.
+    Timer,
+    /// An RST deleted the TCB early (RFC 1337 TIME-WAIT assassination).
+    Rst {
+        /// The RST's frame.
+        frame: u64,
+    },
+    /// A new incarnation took the 4-tuple over (RFC 6191, Linux `tcp_tw_reuse`).
+    Reopened {
+        /// The frame of the SYN that reopened it.
+        frame: u64,
+    },
+}
+
+/// One endpoint's TIME-WAIT in one incarnation, timed by the model's rules.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimeWaitSpan {
+    /// `client` or `server`.
+    pub holder: &'static str,
+    /// The frame that brought it into TIME-WAIT.
+    pub frame: u64,
+    /// When it entered TIME-WAIT (capture clock, ns since the Unix epoch).
+    pub from_ns: i64,
+    /// When it left or leaves TIME-WAIT (capture clock, ns).
+    pub until_ns: i64,
+    /// How it ended.
+    pub end: TimeWaitEnd,
+    /// Retransmitted FINs that restarted the 2MSL timer (RFC 9293 §3.10.7.4).
+    pub restarts: u32,
 }
 
 /// The oracle's judgment of one connection (4-tuple).
@@ -817,6 +860,10 @@ struct IncarnationState {
     /// A side's FIN was seen again as a retransmission, not as a network copy.
     fin_retransmitted: [bool; 2],
     hypotheses_at_end: usize,
+    /// Client data runs (see [`IncarnationVerdict::requests`]).
+    requests: u32,
+    /// The side that sent the last payload.
+    last_data_from: Option<usize>,
 }
 
 /// Replays the segments of one connection as they arrive.
@@ -1156,6 +1203,12 @@ impl ConnectionReplay {
         }
         if seg.has(Flags::SYN) {
             cur.isn[x].get_or_insert(seg.seq);
+        }
+        if seg.len > 0 && !seg.has(Flags::RST) && cur.last_data_from != Some(x) {
+            cur.last_data_from = Some(x);
+            if x == CLIENT {
+                cur.requests += 1;
+            }
         }
         if seg.has(Flags::RST) {
             if !cur.rst_seen {
@@ -1637,6 +1690,10 @@ impl ConnectionReplay {
         }
         let classification = classify(&cur, &log);
         let held = time_wait_holder(&log);
+        let time_wait = self.time_wait_spans(&log, best);
+        if inc > 0 {
+            self.end_time_wait_by_reopen(&log);
+        }
         // What the next incarnation is judged against: when this one was aborted, whose
         // TIME-WAIT runs until when (the model's own timer), and each side's SND.NXT.
         self.aborted_at = log
@@ -1674,18 +1731,98 @@ impl ConnectionReplay {
         let held_name = held.map(|s| if s == 2 { "both" } else { side_name(s) });
         self.done.push(IncarnationVerdict {
             incarnation: inc,
+            start_ns: self
+                .t0
+                .saturating_add(i64::try_from(cur.first_t).unwrap_or(i64::MAX)),
             verdict,
             violation: cur.violation,
             inconclusive: cur.inconclusive,
             hazards,
             classification,
             time_wait_held_by: held_name,
+            time_wait,
+            requests: cur.requests,
             reuse: cur.reuse,
             started_mid_stream: cur.started_mid_stream,
             hypotheses: cur.hypotheses_at_end,
             hypothesis_bound_hit: cur.bound_hit,
             ladder: cur.ladder.into_iter().collect(),
         });
+    }
+
+    /// The TIME-WAITs of this incarnation: entered by the model's rule, restarted by
+    /// re-ACKed FINs, ended by RST or the timer (the best hypothesis's deadline).
+    fn time_wait_spans(&self, log: &[&LogEntry], best: Option<&Hypothesis>) -> Vec<TimeWaitSpan> {
+        let abs = |at: u64| {
+            self.t0
+                .saturating_add(i64::try_from(at).unwrap_or(i64::MAX))
+        };
+        let mut spans = Vec::new();
+        for side in [CLIENT, SERVER] {
+            let mut entries = log.iter().rev().filter(|e| e.side == side);
+            let Some(enter) = entries.find(|e| entered_time_wait(e.rule)) else {
+                continue;
+            };
+            let mut restarts = 0;
+            let mut ended = None;
+            for e in entries {
+                match e.rule {
+                    Rule::TimeWaitFinReacked => restarts += 1,
+                    Rule::RstClosesTimeWait => {
+                        ended = Some((e.at, TimeWaitEnd::Rst { frame: e.frame }));
+                        break;
+                    }
+                    Rule::TimeWaitExpired => {
+                        ended = Some((e.at, TimeWaitEnd::Timer));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let ended = ended.or_else(|| {
+                let tcb = best?.world.tcb[side];
+                (tcb.state == State::TimeWait).then_some((tcb.timer?, TimeWaitEnd::Timer))
+            });
+            // Without a deadline (no hypothesis left), the description's 2MSL from entry.
+            let (until, end) = ended.unwrap_or((
+                enter.at + self.cfg[side].time_wait.unwrap_or(0),
+                TimeWaitEnd::Timer,
+            ));
+            spans.push(TimeWaitSpan {
+                holder: side_name(side),
+                frame: enter.frame,
+                from_ns: abs(enter.at),
+                until_ns: abs(until.max(enter.at)),
+                end,
+                restarts,
+            });
+        }
+        spans
+    }
+
+    /// A SYN that reopened the 4-tuple ended the previous incarnation's TIME-WAIT there.
+    fn end_time_wait_by_reopen(&mut self, log: &[&LogEntry]) {
+        let abs = |at: u64| {
+            self.t0
+                .saturating_add(i64::try_from(at).unwrap_or(i64::MAX))
+        };
+        let Some(open) = log.iter().rev().find(|e| {
+            matches!(
+                e.rule,
+                Rule::SynReopensTimeWait | Rule::AppConnectReuseTimeWait
+            )
+        }) else {
+            return;
+        };
+        let (holder, at, frame) = (side_name(open.side), abs(open.at), open.frame);
+        if let Some(prev) = self.done.last_mut() {
+            for span in prev.time_wait.iter_mut() {
+                if span.holder == holder && at < span.until_ns {
+                    span.until_ns = at.max(span.from_ns);
+                    span.end = TimeWaitEnd::Reopened { frame };
+                }
+            }
+        }
     }
 
     /// Ends the replay at the capture's last timestamp and returns the verdicts.
