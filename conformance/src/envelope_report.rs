@@ -286,6 +286,7 @@ const COLOURS: [RGBColor; 4] = [
 /// grid's smallest RTO and largest duplication budget), with 2×MSL drawn for comparison.
 /// A bound beyond the limit is drawn at the limit, hollow.
 pub fn plot_svg(env: &Envelope) -> String {
+    crate::charts::ensure_font();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 480)).into_drawing_area();

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod charts;
 pub mod check_report;
 pub mod connections;
 pub mod decode;
@@ -15,4 +16,5 @@ pub mod oracle;
 pub mod replay;
 pub mod replay_report;
 pub mod report;
+pub mod timewait;
 pub mod writer;

@@ -19,7 +19,7 @@ fn help_lists_every_subcommand() {
     let out = teardown(&["--help"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for sub in ["check", "replay", "graph", "envelope"] {
+    for sub in ["check", "replay", "graph", "envelope", "timewait"] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(sub)),
             "--help does not list `{sub}`:\n{text}"
@@ -39,7 +39,7 @@ fn version_names_the_crate_version() {
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
-    for sub in ["check", "replay", "graph", "envelope"] {
+    for sub in ["check", "replay", "graph", "envelope", "timewait"] {
         let out = teardown(&[sub, "--help"]);
         assert!(out.status.success(), "`{sub} --help` failed");
         let text = stdout(&out);
@@ -126,4 +126,49 @@ fn check_rejects_bad_usage_with_status_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?}: no message");
     }
+}
+
+#[test]
+fn timewait_rejects_bad_usage_with_status_2() {
+    let burst = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../traces/linux/captures/burst.client.pcap"
+    );
+    for args in [
+        vec!["timewait"],
+        vec!["timewait", "--port-range", "60999-32768", burst],
+        vec!["timewait", "--port-range", "0-10", burst],
+        vec!["timewait", "--port-range", "1024", burst],
+        vec!["timewait", "--stack", "no-such-stack", burst],
+        vec!["timewait", "--plot", "chart.gif", burst],
+    ] {
+        let out = teardown(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: no message");
+    }
+}
+
+#[test]
+fn timewait_csv_has_one_row_per_pair() {
+    let burst = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../traces/linux/captures/burst.client.pcap"
+    );
+    let out = teardown(&[
+        "timewait",
+        "--format",
+        "csv",
+        "--port-range",
+        "1024-65535",
+        burst,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[1].starts_with("client,192.0.2.2,198.51.100.2,5001,linux,2000,2000,60.000,2000,"),
+        "{text}"
+    );
+    assert!(rows[1].contains(",1024,65535,64512,"), "{text}");
 }
