@@ -9,18 +9,20 @@
 //! states only for the frontier.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 
 use crate::builtins::Expect;
-use crate::endpoint::State;
+use crate::endpoint::{State, TimerKind};
+use crate::ladder::{Ladder, LadderStep, Message, MessageEnd};
 use crate::rules::Rule;
-use crate::segment::Flags;
+use crate::segment::{Flags, Segment};
 use crate::system::{
-    Action, Bounds, CLIENT, InFlight, SERVER, SystemState, TeardownModel, TickTimers, Transition,
-    side_name,
+    Action, AppAction, Bounds, CLIENT, InFlight, SERVER, Seq, SystemState, TeardownModel,
+    TickTimers, Transition, side_name,
 };
 
 /// How to run the checker.
@@ -438,6 +440,152 @@ pub fn render(model: &TeardownModel, path: &ActionPath) -> Vec<TraceStep> {
         s = t.state;
     }
     out
+}
+
+/// A path as a ladder diagram: one row per step but ticks (which advance the time column),
+/// the endpoint states after each step, every segment drawn from the step that sent it to
+/// the step that delivered or dropped it, the rule applied beside the lifelines. With
+/// `highlight_last`, the last step — where a counterexample breaks its property — is red.
+pub fn ladder(
+    model: &TeardownModel,
+    path: &ActionPath,
+    title: String,
+    subtitle: String,
+    highlight_last: bool,
+) -> Ladder {
+    let (mut s, actions) = (path.0.clone(), &path.1);
+    let mut isn: HashMap<(usize, u8), u8> = HashMap::new();
+    for side in [CLIENT, SERVER] {
+        isn.insert((side, 1), s.ends[side].iss);
+    }
+    let mut l = Ladder {
+        title,
+        subtitle,
+        lifelines: ["client".to_string(), "server".to_string()],
+        ..Ladder::default()
+    };
+    // Segments on the wire: (sender, segment, message index), oldest first.
+    let mut pending: Vec<(usize, Segment<Seq>, usize)> = Vec::new();
+    let mut tick = 0u32;
+    let steps = actions.iter().filter(|&&a| a != Action::Tick).count();
+    for &a in actions {
+        let Some(t) = model.transition(&s, a) else {
+            break;
+        };
+        for side in [CLIENT, SERVER] {
+            let e = &t.state.ends[side];
+            isn.entry((side, e.incarnation)).or_insert(e.iss);
+        }
+        if a == Action::Tick {
+            tick += 1;
+            s = t.state;
+            continue;
+        }
+        let row = l.rows.len();
+        let last = highlight_last && row + 1 == steps;
+        let label = |seg: &Segment<Seq>, from: usize| {
+            let inc = seg.ghost.incarnation;
+            let base = |side: usize| isn.get(&(side, inc)).copied().unwrap_or_default();
+            let mut text = format!("{} {}", seg.flags, seg.seq.wrapping_sub(base(from)));
+            if seg.has(Flags::ACK) {
+                let _ = write!(text, ":{}", seg.ack.wrapping_sub(base(1 - from)));
+            }
+            if seg.len > 0 {
+                let _ = write!(text, " len {}", seg.len);
+            }
+            if inc > 1 {
+                let _ = write!(text, " (inc {inc})");
+            }
+            text
+        };
+        let mut note = match a {
+            Action::App(_, app) => app_call_name(app).to_string(),
+            Action::Timeout(side) => match s.ends[side].timer_kind() {
+                Some(TimerKind::Retransmit) => "retransmission timeout",
+                Some(TimerKind::TimeWait) => "2MSL timer expires",
+                Some(TimerKind::FinWait2) => "FIN-WAIT-2 timeout",
+                None => "timer",
+            }
+            .to_string(),
+            Action::Delay(_) => "network delays a segment".to_string(),
+            Action::Duplicate(_) => "network duplicates a segment".to_string(),
+            Action::Drop(_) => "network drops a segment".to_string(),
+            Action::Deliver(..) | Action::Tick => String::new(),
+        };
+        if let Some(rule) = t.rule {
+            if !note.is_empty() {
+                note.push_str(": ");
+            }
+            note.push_str(rule.id());
+        }
+        if let Some(f) = t.segment {
+            let from = 1 - usize::from(f.to);
+            let found = pending
+                .iter()
+                .position(|&(side, seg, _)| side == from && seg == f.seg);
+            match a {
+                Action::Deliver(..) | Action::Drop(_) => {
+                    if let Some(k) = found {
+                        let (_, _, m) = pending.remove(k);
+                        l.messages[m].end = if matches!(a, Action::Drop(_)) {
+                            MessageEnd::Lost(row)
+                        } else {
+                            MessageEnd::Arrived(row)
+                        };
+                        l.messages[m].highlight |= last;
+                    }
+                }
+                Action::Duplicate(_) => {
+                    pending.push((from, f.seg, l.messages.len()));
+                    l.messages.push(Message {
+                        from,
+                        sent_row: row,
+                        end: MessageEnd::InFlight,
+                        label: format!("{} (copy)", label(&f.seg, from)),
+                        highlight: false,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if let (Some(seg), Some(side)) = (t.sent, t.side) {
+            pending.push((side, seg, l.messages.len()));
+            l.messages.push(Message {
+                from: side,
+                sent_row: row,
+                end: MessageEnd::InFlight,
+                label: label(&seg, side),
+                highlight: last,
+            });
+        }
+        l.rows.push(LadderStep {
+            time: format!("tick {tick}"),
+            states: [
+                t.state.ends[CLIENT].state.rfc_name().to_string(),
+                t.state.ends[SERVER].state.rfc_name().to_string(),
+            ],
+            note,
+            actor: match a {
+                Action::App(..) | Action::Timeout(_) | Action::Deliver(..) => t.side,
+                _ => None,
+            },
+            highlight: last,
+        });
+        s = t.state;
+    }
+    l
+}
+
+/// The application call an [`AppAction`] stands for, as a programmer writes it.
+pub fn app_call_name(app: AppAction) -> &'static str {
+    match app {
+        AppAction::Connect { .. } => "connect()",
+        AppAction::Send => "send()",
+        AppAction::Close => "close()",
+        AppAction::Shutdown => "shutdown(SHUT_WR)",
+        AppAction::CloseUnread => "close() with data unread",
+        AppAction::Abort => "close() with SO_LINGER 0",
+    }
 }
 
 fn seg_text(f: &InFlight, isn: &HashMap<(usize, u8), u8>) -> String {

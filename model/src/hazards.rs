@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
+use crate::endpoint::State;
 use crate::rules::Rule;
+use crate::segment::{Flags, Segment};
 use crate::seq::SeqNum;
 
 /// A hazard: something that happened which TIME-WAIT exists to prevent.
@@ -28,16 +30,22 @@ pub enum Hazard {
     /// A segment of an earlier incarnation was accepted by a newer one (the outcome the
     /// checker's "old segment never accepted by a new incarnation" forbids).
     OldSegmentAccepted,
+    /// The peer's FIN was answered with RST, which reset it in LAST-ACK or CLOSING: its
+    /// close failed because the side that closed first had no TIME-WAIT left to re-ACK
+    /// the FIN (skipped, too short, or ended early) — the hazard TIME-WAIT exists to
+    /// prevent (RFC 9293 §3.6.1).
+    FinAnsweredByRst,
 }
 
 impl Hazard {
     /// Every hazard.
-    pub const ALL: [Hazard; 5] = [
+    pub const ALL: [Hazard; 6] = [
         Hazard::TimeWaitAssassinated,
         Hazard::ReuseInTimeWaitWithPaws,
         Hazard::ReuseInTimeWaitWithoutPaws,
         Hazard::AbortThenReuse,
         Hazard::OldSegmentAccepted,
+        Hazard::FinAnsweredByRst,
     ];
 
     /// Stable id.
@@ -48,6 +56,7 @@ impl Hazard {
             Hazard::ReuseInTimeWaitWithoutPaws => "reuse-in-time-wait-without-paws",
             Hazard::AbortThenReuse => "abort-then-reuse",
             Hazard::OldSegmentAccepted => "old-segment-accepted",
+            Hazard::FinAnsweredByRst => "fin-answered-by-rst",
         }
     }
 
@@ -59,6 +68,7 @@ impl Hazard {
             Hazard::ReuseInTimeWaitWithoutPaws => "RFC 1122 4.2.2.13; RFC 6191 §2",
             Hazard::AbortThenReuse => "RFC 9293 §3.10.5; RFC 1337 §2",
             Hazard::OldSegmentAccepted => "RFC 9293 §3.4.1; RFC 1337 §2",
+            Hazard::FinAnsweredByRst => "RFC 9293 §3.6.1, §3.10.7.1",
         }
     }
 
@@ -78,6 +88,9 @@ impl Hazard {
                 "an aborted connection's 4-tuple was reused within the TIME-WAIT it skipped"
             }
             Hazard::OldSegmentAccepted => "a segment of an earlier incarnation was accepted",
+            Hazard::FinAnsweredByRst => {
+                "a FIN was answered with RST, resetting its sender: the final ACK was never recovered"
+            }
         }
     }
 
@@ -93,6 +106,27 @@ impl Hazard {
             }),
             _ => None,
         }
+    }
+
+    /// The hazard an RST carries toward a peer in `peer`: an RST that answered a FIN (ghost
+    /// `answers_fin`: made by the RFC 9293 §3.10.7.1 reset of an endpoint without a TCB —
+    /// no TIME-WAIT left to re-ACK it, §3.6.1) while the FIN's sender waits in LAST-ACK or
+    /// CLOSING for the final ACK. Unless that ACK, delayed, overtakes it, the RST resets the
+    /// peer ([`Hazard::of_arrival`]); either way the close was saved by luck, not by
+    /// TIME-WAIT. The oracle uses this where the capture shows the RST leave but not arrive.
+    pub fn of_answer<S: SeqNum>(peer: State, rst: &Segment<S>) -> Option<Hazard> {
+        (rst.has(Flags::RST)
+            && rst.ghost.answers_fin
+            && matches!(peer, State::LastAck | State::Closing))
+        .then_some(Hazard::FinAnsweredByRst)
+    }
+
+    /// The hazard shown by a segment's arrival at an endpoint that was in `pre` and applied
+    /// `rule`, if any: an RST that [answered a FIN](Hazard::of_answer) and reset its sender
+    /// in LAST-ACK or CLOSING is the failure of final-ACK recovery. The checker's "final
+    /// ACK is always recovered" property and the oracle both use this predicate.
+    pub fn of_arrival<S: SeqNum>(pre: State, seg: &Segment<S>, rule: Rule) -> Option<Hazard> {
+        Hazard::of_answer(pre, seg).filter(|_| rule == Rule::RstResets)
     }
 
     /// Whether the rule ends a connection without TIME-WAIT by an abort (ours or the
@@ -202,6 +236,36 @@ mod tests {
             Some(Hazard::ReuseInTimeWaitWithoutPaws)
         );
         assert_eq!(Hazard::of_rule(Rule::RstIgnoredInTimeWait, false), None);
+        let rst = |answers_fin| Segment::<u32> {
+            flags: Flags::RST,
+            seq: 7,
+            ack: 0,
+            len: 0,
+            tsval: None,
+            ghost: crate::segment::Ghost {
+                incarnation: 1,
+                answers_fin,
+            },
+        };
+        assert_eq!(
+            Hazard::of_arrival(State::LastAck, &rst(true), Rule::RstResets),
+            Some(Hazard::FinAnsweredByRst)
+        );
+        // An RST of an abort (not an answer to a FIN), or one reaching a state whose close
+        // was not waiting for its FIN to be acknowledged, is not this hazard.
+        assert_eq!(
+            Hazard::of_arrival(State::LastAck, &rst(false), Rule::RstResets),
+            None
+        );
+        assert_eq!(
+            Hazard::of_answer(State::Closing, &rst(true)),
+            Some(Hazard::FinAnsweredByRst)
+        );
+        assert_eq!(Hazard::of_answer(State::Closed, &rst(true)), None);
+        assert_eq!(
+            Hazard::of_arrival(State::Established, &rst(true), Rule::RstResets),
+            None
+        );
         assert!(Hazard::rule_skips_time_wait(Rule::AppAbortReset));
         assert!(!Hazard::rule_skips_time_wait(Rule::TimeWaitExpired));
     }

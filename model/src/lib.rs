@@ -17,6 +17,8 @@
 //! - [`hazards`]: what the model knows to be unsafe in a run, as predicates over rules.
 //! - [`graph`]: the exact reachable state graph, its summary and fingerprint, DOT and JSON,
 //!   for regression snapshots.
+//! - [`ladder`]: ladder (sequence) diagrams as SVG, for counterexamples, the Explorer and
+//!   replayed connections.
 //!
 //! No I/O happens in this crate.
 #![forbid(unsafe_code)]
@@ -28,6 +30,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod graph;
 pub mod hazards;
+pub mod ladder;
 pub mod rules;
 pub mod segment;
 pub mod seq;

@@ -440,10 +440,8 @@ impl TeardownModel {
             if old && pre.state.is_synchronized() {
                 s.flags |= flag::OLD_DELIVERED;
             }
-            if seg.has(Flags::RST)
-                && seg.ghost.answers_fin
-                && matches!(pre.state, State::LastAck | State::Closing)
-                && rule == Rule::RstResets
+            if crate::hazards::Hazard::of_arrival(pre.state, seg, rule)
+                == Some(crate::hazards::Hazard::FinAnsweredByRst)
             {
                 s.flags |= flag::FIN_ANSWERED_BY_RST;
             }
@@ -892,7 +890,74 @@ impl Model for TeardownModel {
     }
 
     fn format_action(&self, action: &Action) -> String {
-        format!("{action:?}")
+        match *action {
+            Action::App(side, app) => {
+                format!("{} {}", side_name(side), crate::check::app_call_name(app))
+            }
+            Action::Deliver(i, alt) => format!(
+                "network delivers segment #{i}{}",
+                if alt { " (second ISN candidate)" } else { "" }
+            ),
+            Action::Drop(i) => format!("network drops segment #{i}"),
+            Action::Duplicate(i) => format!("network duplicates segment #{i}"),
+            Action::Delay(i) => format!("network delays segment #{i}"),
+            Action::Timeout(side) => format!("{} timer fires", side_name(side)),
+            Action::Tick => "one tick passes".to_string(),
+        }
+    }
+
+    fn format_step(&self, last: &SystemState, action: Action) -> Option<String> {
+        let t = self.transition(last, action)?;
+        let mut out = self.format_action(&action);
+        if let Some(f) = t.segment {
+            let from = 1 - usize::from(f.to);
+            let _ = write!(
+                out,
+                ": {}",
+                describe_segment(
+                    &f.seg,
+                    from,
+                    last.ends[usize::from(f.to)].iss,
+                    last.ends[from].iss
+                )
+            );
+        }
+        if let (Some(side), Some(rule)) = (t.side, t.rule) {
+            let _ = write!(
+                out,
+                "\n{} applies {} ({}): {}",
+                side_name(side),
+                rule.id(),
+                rule.section(),
+                rule.summary()
+            );
+        }
+        if let (Some(seg), Some(side)) = (t.sent, t.side) {
+            let to = 1 - side;
+            let _ = write!(
+                out,
+                "\nsends {}",
+                describe_segment(&seg, side, t.state.ends[to].iss, t.state.ends[side].iss)
+            );
+        }
+        let _ = write!(
+            out,
+            "\nclient {}, server {}",
+            t.state.ends[CLIENT].state.rfc_name(),
+            t.state.ends[SERVER].state.rfc_name()
+        );
+        Some(out)
+    }
+
+    /// The path as a ladder diagram, for the Explorer's path view.
+    fn as_svg(&self, path: stateright::Path<SystemState, Action>) -> Option<String> {
+        let steps = path.into_vec();
+        let initial = steps.first()?.0.clone();
+        let actions: Vec<Action> = steps.iter().filter_map(|(_, a)| *a).collect();
+        let title = format!("{}: the path so far", self.stack.name);
+        let subtitle = format!("{} steps", actions.len());
+        let ladder = crate::check::ladder(self, &(initial, actions), title, subtitle, false);
+        Some(crate::ladder::to_svg(&ladder))
     }
 }
 
