@@ -151,6 +151,8 @@ struct Live {
     closing: bool,
     /// Each side (`a`, `b`) sent a segment without SYN.
     sent_non_syn: [bool; 2],
+    /// Each side completed its part of the handshake: it ACKed the peer's SYN.
+    acked_peer_syn: [bool; 2],
     /// Sender of the first SYN (`true` for `a`), or receiver of the first SYN+ACK.
     initiator: Option<bool>,
     /// Sender of the first FIN.
@@ -407,6 +409,7 @@ fn new_incarnation(start: IncarnationStart, obs: &Observation) -> Live {
         start,
         started_mid_stream: !obs.flags.syn(),
         closing: false,
+        acked_peer_syn: [false; 2],
         sent_non_syn: [false, false],
         initiator: None,
         first_fin_from: None,
@@ -460,11 +463,16 @@ fn split_cause(live: &Live, obs: &Observation, s: usize) -> Option<IncarnationSt
         return None;
     }
     let own_isn = live.isn.get(s).copied().flatten();
-    if own_isn == Some(obs.seq) {
-        return None;
-    }
     let peer_isn = live.isn.get(1 - s).copied().flatten();
     let only_syns_sent = !live.sent_non_syn.get(s).copied().unwrap_or(true);
+    // The same ISN again is a retransmission — unless its sender got past the handshake
+    // and the connection has since closed or been reset: then it is a new connection whose
+    // ISN generator happened to repeat (the hazard RFC 6191 and RFC 9293 §3.4.1 are about).
+    let reopened =
+        live.closing && live.acked_peer_syn.get(s).copied().unwrap_or(false) && !obs.flags.ack();
+    if own_isn == Some(obs.seq) && !reopened {
+        return None;
+    }
     if obs.flags.ack() {
         let answers_peer = peer_isn.is_some_and(|isn| obs.ack == isn.wrapping_add(1));
         if own_isn.is_none() || answers_peer {
@@ -493,6 +501,14 @@ fn record(live: &mut Live, obs: &Observation, s: usize) {
         && let Some(sent) = live.sent_non_syn.get_mut(s)
     {
         *sent = true;
+    }
+    if !flags.syn()
+        && flags.ack()
+        && let Some(peer) = live.isn.get(1 - s).copied().flatten()
+        && obs.ack.wrapping_sub(peer) as i32 > 0
+        && let Some(acked) = live.acked_peer_syn.get_mut(s)
+    {
+        *acked = true;
     }
     if flags.syn() {
         if let Some(isn) = live.isn.get_mut(s) {
@@ -623,6 +639,26 @@ mod tests {
         ]);
         assert_eq!(c[0].incarnations.len(), 1);
         assert_eq!(c[0].incarnations[0].close, ClosePattern::RstOnly);
+    }
+
+    #[test]
+    fn same_isn_after_an_established_connection_was_reset_is_a_new_incarnation() {
+        // What abort-then-reopen's counterexample looks like: SO_LINGER 0, then connect()
+        // again at once with an ISN generator that repeats itself.
+        let c = run(&[
+            seg(1, 0, true, S, 100),
+            seg(2, 0, false, SA, 500),
+            Observation {
+                ack: 501,
+                ..seg(3, 0, true, AK, 101)
+            },
+            seg(4, 1, true, R, 101),
+            seg(5, 1, true, S, 100),
+            seg(6, 1, false, SA, 500),
+        ]);
+        assert_eq!(c[0].incarnations.len(), 2);
+        assert_eq!(c[0].incarnations[1].start, IncarnationStart::AfterClose);
+        assert_eq!(c[0].incarnations[1].first_frame, 5);
     }
 
     #[test]
