@@ -19,7 +19,9 @@ fn help_lists_every_subcommand() {
     let out = teardown(&["--help"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for sub in ["check", "replay", "graph", "envelope", "timewait"] {
+    for sub in [
+        "check", "replay", "graph", "envelope", "timewait", "explore",
+    ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(sub)),
             "--help does not list `{sub}`:\n{text}"
@@ -39,7 +41,9 @@ fn version_names_the_crate_version() {
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
-    for sub in ["check", "replay", "graph", "envelope", "timewait"] {
+    for sub in [
+        "check", "replay", "graph", "envelope", "timewait", "explore",
+    ] {
         let out = teardown(&[sub, "--help"]);
         assert!(out.status.success(), "`{sub} --help` failed");
         let text = stdout(&out);
@@ -171,4 +175,75 @@ fn timewait_csv_has_one_row_per_pair() {
         "{text}"
     );
     assert!(rows[1].contains(",1024,65535,64512,"), "{text}");
+}
+
+#[test]
+fn check_emits_captures_and_diagrams_that_replay_closes_the_loop_on() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_emit");
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().expect("utf-8 path");
+    let out = teardown(&[
+        "check",
+        "--stack",
+        "no-time-wait",
+        "--emit-pcap",
+        d,
+        "--diagram",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let stem = dir
+        .join("no-time-wait")
+        .join("final-ack-is-always-recovered");
+    let svg = std::fs::read_to_string(stem.with_extension("svg")).expect("the ladder");
+    assert!(svg.contains("no-time-wait: final ACK is always recovered — counterexample"));
+    assert!(
+        svg.contains("fill=\"#fdecea\""),
+        "the breaking step is highlighted"
+    );
+    // Witnesses are written too.
+    assert!(
+        dir.join("no-time-wait")
+            .join("simultaneous-close-through-closing.server.pcap")
+            .exists()
+    );
+    let client = stem.with_extension("client.pcap");
+    let client = client.to_str().expect("utf-8 path");
+    // Under a stack that forbids it: a violation (exit 1), the rule named.
+    let out = teardown(&["replay", "--stack", "rfc9293+rfc1337", client]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("rule time-wait-fin-reacked"),
+        "{}",
+        stdout(&out)
+    );
+    // Under the stack itself: conforming, with the hazard listed, and its diagram.
+    let diagrams = dir.join("replayed");
+    let out = teardown(&[
+        "replay",
+        "--stack",
+        "no-time-wait",
+        "--diagram",
+        diagrams.to_str().expect("utf-8 path"),
+        client,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("hazard fin-answered-by-rst"),
+        "{}",
+        stdout(&out)
+    );
+    let svg = std::fs::read_to_string(
+        diagrams
+            .join("final-ack-is-always-recovered.client.pcap")
+            .join("192-0-2-1-40000-198-51-100-1-5001.0.svg"),
+    )
+    .expect("the replay's ladder");
+    assert!(svg.contains("hazard fin-answered-by-rst"), "{svg}");
+}
+
+#[test]
+fn replay_diagram_all_needs_diagram() {
+    let out = teardown(&["replay", "--diagram-all", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
 }

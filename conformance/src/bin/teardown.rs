@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use teardown_conformance::artifacts::export_discoveries;
 use teardown_conformance::check_report::{self, Timings};
 use teardown_conformance::{envelope_report, graph_report};
 use teardown_model::builtins::{builtin, builtin_names};
@@ -41,6 +42,9 @@ enum Command {
     /// and which remedy is safe.
     #[command(long_about = TIMEWAIT_LONG_ABOUT)]
     Timewait(TimewaitArgs),
+    /// Serve stateright's Explorer web UI to walk a stack's state space step by step.
+    #[command(long_about = EXPLORE_LONG_ABOUT)]
+    Explore(ExploreArgs),
 }
 
 const TIMEWAIT_LONG_ABOUT: &str = "\
@@ -314,7 +318,46 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     format: CheckFormat,
+    /// Write every counterexample and witness as a capture at each host:
+    /// DIR/<stack>/<property>.{client,server}.pcap.
+    #[arg(long, value_name = "DIR")]
+    emit_pcap: Option<PathBuf>,
+    /// Write every counterexample and witness as an SVG ladder diagram:
+    /// DIR/<stack>/<property>.svg.
+    #[arg(long, value_name = "DIR")]
+    diagram: Option<PathBuf>,
+    /// Emitted captures use IPv6 (documentation prefix 2001:db8::/32) instead of IPv4.
+    #[arg(long)]
+    ipv6: bool,
 }
+
+/// Arguments of `teardown explore`.
+#[derive(Args, Debug)]
+struct ExploreArgs {
+    /// Built-in stack description to explore.
+    #[arg(long, value_name = "NAME")]
+    stack: String,
+    #[command(flatten)]
+    bounds: BoundArgs,
+    /// Address to serve on (loopback by default: the Explorer has no authentication).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+}
+
+const EXPLORE_LONG_ABOUT: &str = "\
+Serve stateright's Explorer for a stack: walk the state space step by step in a browser.
+
+Each step shows the action (which application call, which segment the network delivers,
+drops, duplicates or delays, which timer fires), the rule the endpoint applied with its RFC
+section, the segment sent and both endpoint states; the path so far is drawn as a ladder
+diagram. The checker runs in the background and lists every property with its discovery.
+
+Examples:
+  teardown explore --stack no-time-wait           # then open http://127.0.0.1:3000
+  teardown explore --stack linux --losses 0 --addr 127.0.0.1:8080
+
+Serves until interrupted (Ctrl-C). Exit status 2 on bad usage or if the address cannot be
+bound.";
 
 /// Checking bounds, shared by every subcommand that explores the model.
 #[derive(Args, Debug)]
@@ -370,6 +413,13 @@ struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReplayFormat::Human)]
     format: ReplayFormat,
+    /// Write a ladder diagram (SVG) of every incarnation that is not plainly CONFORMING
+    /// (violation, inconclusive, or a hazard): DIR/<file>/<client>-<server>.<n>.svg.
+    #[arg(long, value_name = "DIR")]
+    diagram: Option<PathBuf>,
+    /// With --diagram: every incarnation, conforming ones too.
+    #[arg(long, requires = "diagram")]
+    diagram_all: bool,
 }
 
 /// `--vantage`.
@@ -451,6 +501,20 @@ fn run_replay(args: &ReplayArgs) -> u8 {
         ReplayFormat::Junit => replay_report::to_junit(&files),
     };
     emit(&text);
+    if let Some(dir) = &args.diagram {
+        match teardown_conformance::artifacts::write_replay_diagrams(dir, &files, args.diagram_all)
+        {
+            Ok(written) => eprintln!(
+                "teardown replay: {} ladder diagram(s) in {}",
+                written.len(),
+                dir.display()
+            ),
+            Err(e) => {
+                eprintln!("teardown replay: cannot write diagrams: {e}");
+                return 2;
+            }
+        }
+    }
     replay_report::exit_status(
         &files,
         match args.fail_on {
@@ -637,6 +701,27 @@ fn run_check(args: &CheckArgs) -> u8 {
             print!("{}", check_report::human(&report, Timings::Show));
             println!();
         }
+        if args.emit_pcap.is_some() || args.diagram.is_some() {
+            match export_discoveries(
+                &model,
+                &report,
+                args.emit_pcap.as_deref(),
+                args.diagram.as_deref(),
+                args.ipv6,
+            ) {
+                Ok(done) => {
+                    for e in &done {
+                        for f in &e.files {
+                            eprintln!("teardown check: {} {}: {}", e.kind, e.property, f.display());
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("teardown check: cannot write: {e}");
+                    return 2;
+                }
+            }
+        }
         reports.push(report);
     }
     match args.format {
@@ -647,6 +732,42 @@ fn run_check(args: &CheckArgs) -> u8 {
         CheckFormat::Json => println!("{}", check_report::json(&reports, Timings::Show)),
     }
     u8::from(!reports.iter().all(|r| r.as_expected()))
+}
+
+fn run_explore(args: &ExploreArgs) -> u8 {
+    use stateright::Model;
+    use std::net::ToSocketAddrs;
+    let Some(b) = builtin(&args.stack) else {
+        return usage_error(&format!(
+            "explore: unknown stack `{}`; built-ins: {}",
+            args.stack,
+            builtin_names().join(", ")
+        ));
+    };
+    let bounds = match args.bounds.apply(b.bounds) {
+        Ok(x) => x,
+        Err(e) => return usage_error(&e),
+    };
+    let model = match TeardownModel::new(b.stack.clone(), bounds) {
+        Ok(m) => m,
+        Err(e) => return usage_error(&format!("explore: {e}")),
+    };
+    let addr = match args.addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        _ => return usage_error(&format!("explore: `{}` is not an address", args.addr)),
+    };
+    // stateright panics when it cannot bind: find out first, and say so.
+    if let Err(e) = std::net::TcpListener::bind(addr) {
+        eprintln!("teardown explore: cannot listen on {addr}: {e}");
+        return 2;
+    }
+    eprintln!(
+        "teardown explore: {} on http://{addr}/ (Ctrl-C to stop)",
+        args.stack
+    );
+    // Serves until the process is stopped; the checker explores on demand.
+    model.checker().serve(addr);
+    0
 }
 
 fn run_graph(args: &GraphArgs) -> u8 {
@@ -768,6 +889,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => run_graph(&args),
         Command::Envelope(args) => run_envelope(&args),
         Command::Timewait(args) => run_timewait(&args),
+        Command::Explore(args) => run_explore(&args),
     };
     ExitCode::from(code)
 }
