@@ -19,9 +19,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use teardown_model::check::ActionPath;
 use teardown_model::segment::Segment;
-use teardown_model::system::{Action, CLIENT, SERVER, Seq, TeardownModel};
+use teardown_model::system::{Action, CLIENT, SERVER, Seq, TeardownModel, side_name};
 
-use crate::writer::{CapturedSegment, WriteError, write_pcap};
+use crate::writer::{CapturedSegment, WriteError, write_pcapng};
 
 /// Where the capture of a path is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,13 +82,25 @@ pub fn endpoints(ipv6: bool) -> (SocketAddr, SocketAddr) {
     }
 }
 
-/// The segments a capture at `host` shows of `path`, at `tick_ns` per tick.
+/// What a capture at one host shows of a checker path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathCapture {
+    /// The segments, in capture order.
+    pub segments: Vec<CapturedSegment>,
+    /// Per segment, what the model did: the rule that sent it or that its arrival applied,
+    /// and whether the network then lost it (pcapng packet comments).
+    pub comments: Vec<String>,
+    /// When the path ends: the capture ran at least until then, silent or not.
+    pub end_ns: u64,
+}
+
+/// The capture at `host` of `path`, at `tick_ns` per tick.
 pub fn capture_of_path(
     model: &TeardownModel,
     path: &ActionPath,
     host: Host,
     tick_ns: u64,
-) -> Vec<CapturedSegment> {
+) -> PathCapture {
     let (mut s, actions) = (path.0.clone(), &path.1);
     let at = host.side();
     // Each side's sequence numbers are moved relative to its first ISN.
@@ -110,14 +122,28 @@ pub fn capture_of_path(
         tsval: seg.tsval.map(|v| TSVAL_BASE.wrapping_add(v)),
         ghost: seg.ghost,
     };
-    let mut out = handshake(host, model.cfg.behaviour.timestamps);
+    let segments = handshake(host, model.cfg.behaviour.timestamps);
+    let comments = vec![
+        "three-way handshake (RFC 9293 §3.5) leading to the checker's initial state"
+            .to_string();
+        segments.len()
+    ];
+    let mut out = PathCapture {
+        segments,
+        comments,
+        end_ns: EPOCH_NS,
+    };
+    // Segments this host sent that are still on the wire, with their place in `out`.
+    let mut on_wire: Vec<(Segment<Seq>, usize)> = Vec::new();
     let (mut tick, mut step) = (0u64, 0u64);
+    let who = side_name(at);
     for &a in actions {
         let Some(t) = model.transition(&s, a) else {
             break;
         };
         if a == Action::Tick {
             tick += 1;
+            out.end_ns = out.end_ns.max(EPOCH_NS + tick * tick_ns + step * STEP_NS);
             s = t.state;
             continue;
         }
@@ -126,27 +152,46 @@ pub fn capture_of_path(
         // the model's "within tick t" becomes a real time no timer can have run short of.
         step += 1;
         let time_ns = EPOCH_NS + tick * tick_ns + step * STEP_NS;
-        // A network copy shows when it arrives, like the original: the sender sent one.
-        if let (Action::Deliver(..), Some(f)) = (a, t.segment) {
-            let from = 1 - usize::from(f.to);
-            if usize::from(f.to) == at {
-                out.push(CapturedSegment {
+        out.end_ns = out.end_ns.max(time_ns + STEP_NS / 2);
+        let rule = |r: Option<teardown_model::rules::Rule>| {
+            r.map_or(String::new(), |r| format!("{} ({})", r.id(), r.section()))
+        };
+        match (a, t.segment) {
+            // A network copy shows when it arrives, like the original: the sender sent one.
+            (Action::Deliver(..), Some(f)) if usize::from(f.to) == at => {
+                let from = 1 - usize::from(f.to);
+                out.segments.push(CapturedSegment {
                     time_ns,
                     from_client: from == CLIENT,
                     segment: to_wire(&f.seg, from),
                     ttl: 63,
                 });
+                out.comments.push(format!(
+                    "arrives at the {who}, which applies {}",
+                    rule(t.rule)
+                ));
             }
+            // Lost after this host sent it: the capture saw it leave.
+            (Action::Drop(_), Some(f)) if 1 - usize::from(f.to) == at => {
+                if let Some(k) = on_wire.iter().position(|&(seg, _)| seg == f.seg) {
+                    let (_, i) = on_wire.remove(k);
+                    out.comments[i].push_str("; the network loses it after this capture point");
+                }
+            }
+            _ => {}
         }
         if let (Some(seg), Some(side)) = (t.sent, t.side)
             && side == at
         {
-            out.push(CapturedSegment {
+            on_wire.push((seg, out.segments.len()));
+            out.segments.push(CapturedSegment {
                 time_ns: time_ns + STEP_NS / 2,
                 from_client: side == CLIENT,
                 segment: to_wire(&seg, side),
                 ttl: 64,
             });
+            out.comments
+                .push(format!("the {who} sends it: {}", rule(t.rule)));
         }
         s = t.state;
     }
@@ -192,8 +237,11 @@ fn handshake(host: Host, timestamps: bool) -> Vec<CapturedSegment> {
         .collect()
 }
 
-/// Writes the capture of `path` at `host` as a nanosecond pcap.
-pub fn write_path_pcap<W: Write>(
+/// Writes the capture of `path` at `host` as a pcapng: nanosecond timestamps, a comment
+/// per packet saying what the model did, and interface statistics saying the capture ran
+/// until the path's last step — so that a segment a stack never sent (a FIN never
+/// retransmitted) is silence the capture shows.
+pub fn write_path_pcapng<W: Write>(
     out: W,
     model: &TeardownModel,
     path: &ActionPath,
@@ -201,8 +249,15 @@ pub fn write_path_pcap<W: Write>(
     ipv6: bool,
 ) -> Result<(), WriteError> {
     let (client, server) = endpoints(ipv6);
-    let segments = capture_of_path(model, path, host, model.bounds.tick_ms * 1_000_000);
-    write_pcap(out, client, server, &segments)
+    let c = capture_of_path(model, path, host, model.bounds.tick_ms * 1_000_000);
+    write_pcapng(
+        out,
+        client,
+        server,
+        &c.segments,
+        &c.comments,
+        Some(c.end_ns),
+    )
 }
 
 /// A file-name-safe form of a property's name: `final ACK is always recovered` →
@@ -248,7 +303,7 @@ pub struct Exported {
 }
 
 /// Writes every counterexample and witness of `report` — the shortest path to it — as a
-/// capture at each host (`pcap_dir/<stack>/<property>.<host>.pcap`) and as a ladder
+/// capture at each host (`pcap_dir/<stack>/<property>.<host>.pcapng`) and as a ladder
 /// diagram (`diagram_dir/<stack>/<property>.svg`).
 pub fn export_discoveries(
     model: &TeardownModel,
@@ -280,10 +335,10 @@ pub fn export_discoveries(
             let dir = dir.join(&stack);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             for host in [Host::Client, Host::Server] {
-                let file = dir.join(format!("{}.{}.pcap", slug(name), host.name()));
+                let file = dir.join(format!("{}.{}.pcapng", slug(name), host.name()));
                 let f =
                     std::fs::File::create(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-                write_path_pcap(std::io::BufWriter::new(f), model, path, host, ipv6)
+                write_path_pcapng(std::io::BufWriter::new(f), model, path, host, ipv6)
                     .map_err(|e| format!("{}: {e}", file.display()))?;
                 files.push(file);
             }

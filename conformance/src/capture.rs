@@ -359,6 +359,11 @@ pub struct CaptureOutcome {
     pub bytes: u64,
     /// The damage that stopped reading, if any. Records before it were delivered.
     pub error: Option<CaptureError>,
+    /// The latest moment the file says the capture was still running, beyond its packets:
+    /// pcapng interface statistics (their timestamp and `isb_endtime`), ns since the epoch.
+    /// Silence up to it is evidence; after the last packet of a plain pcap it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_until_ns: Option<i64>,
 }
 
 /// Reads a capture from `input`, calling `on_record` for every record in file order.
@@ -373,6 +378,7 @@ pub fn read_capture<R: Read>(input: R, mut on_record: impl FnMut(&Record<'_>)) -
         frames: 0,
         bytes: 0,
         error: None,
+        running_until_ns: None,
     };
     if let Err(e) = read_into(input, &mut outcome, &mut on_record) {
         outcome.error = Some(e);
@@ -995,6 +1001,24 @@ fn read_pcapng(
                 }
             }
             Block::SystemdJournalExport(_) => non_packet = Some("systemd journal entry"),
+            Block::InterfaceStatistics(isb) => {
+                // Statistics of an interface the section never described say nothing.
+                if let Ok(iface) = lookup(isb.if_id, &interfaces) {
+                    // pcap-parser reads option values little-endian whatever the section.
+                    let fix = |v: u32| if big_endian { v.swap_bytes() } else { v };
+                    let taken = (u64::from(isb.ts_high) << 32) | u64::from(isb.ts_low);
+                    let end = match isb.isb_endtime() {
+                        Some(Ok((high, low))) => (u64::from(fix(high)) << 32) | u64::from(fix(low)),
+                        _ => 0,
+                    };
+                    let ticks = taken.max(end);
+                    if ticks > 0 {
+                        let ns = pcapng_ns(ticks, iface.tsresol, iface.tsoffset);
+                        outcome.running_until_ns =
+                            Some(outcome.running_until_ns.map_or(ns, |m| m.max(ns)));
+                    }
+                }
+            }
             _ => {}
         }
         if let Some(e) = pending_error {

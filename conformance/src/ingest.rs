@@ -69,6 +69,10 @@ pub struct FileSummary {
     pub connections: Vec<ConnectionSummary>,
     /// Damage that stopped reading; everything above covers the frames before it.
     pub error: Option<CaptureError>,
+    /// When the file says the capture was still running, past its last packet (pcapng
+    /// interface statistics), ns since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_until_ns: Option<i64>,
 }
 
 impl FileSummary {
@@ -155,6 +159,7 @@ pub fn ingest<R: Read>(
         incarnation_count: connections.iter().map(|c| c.incarnations.len()).sum(),
         connections,
         error: outcome.error,
+        running_until_ns: outcome.running_until_ns,
     }
 }
 

@@ -839,6 +839,75 @@ fn overdue(h: &Hypothesis, t: u64, at_host: [bool; 2]) -> Option<(usize, Emitted
     })
 }
 
+/// The longest one retransmission timeout can run on any stack: Linux caps it at
+/// `TCP_RTO_MAX` = 120 s (FreeBSD and macOS at 64 s, Windows at 60 s; RFC 6298 (2.5) lets the
+/// cap be no lower than 60 s), and its timer wheel fires a timeout that long up to 4.096 s
+/// late (kernel/time/timer.c: at HZ=1000, level 4 covers 32.8 s to 262 s in steps of 4096
+/// jiffies). A captured host whose retransmission timer — by the description's RTO, which
+/// the real RTT may stretch — came due this much before a later moment must have fired it by
+/// then.
+const MAX_RTO_NS: u64 = 120_000_000_000 + 4_096_000_000;
+
+/// Fires, at their deadlines, the retransmission timers of captured hosts that came due more
+/// than [`MAX_RTO_NS`] before `t`. A firing the description keeps silent (a FIN it does not
+/// retransmit, the user timeout giving up) is applied; one that sends returns what it
+/// sends: owed at the deadline, never seen since.
+fn force_retransmissions(h: &mut Hypothesis, t: u64, ctx: &Ctx<'_>) -> Option<(usize, Emitted)> {
+    for side in 0..2 {
+        if !ctx.at_host[side] {
+            continue;
+        }
+        // Each silent firing backs the timer off or deletes the TCB: a few rounds at most.
+        for _ in 0..32 {
+            let tcb = h.world.tcb[side];
+            let Some(due) = tcb.timer else { break };
+            if tcb.timer_kind() != Some(TimerKind::Retransmit)
+                || due.saturating_add(MAX_RTO_NS) >= t
+            {
+                break;
+            }
+            let Some(step) = tcb.on_timer(due, &ctx.cfg[side]) else {
+                break;
+            };
+            if let Some(seg) = step.out {
+                return Some((
+                    side,
+                    Emitted {
+                        seg,
+                        rule: step.rule,
+                        at: due,
+                        required: true,
+                    },
+                ));
+            }
+            apply(h, side, step, due, ctx);
+        }
+    }
+    None
+}
+
+/// What a captured host owed and never sent: its side and the segment.
+type Owed = (usize, Emitted);
+
+/// Splits hypotheses into those still consistent at `t` and those whose captured host owes a
+/// segment by now ([`overdue`], [`force_retransmissions`]), each with what it owed.
+fn split_overdue(
+    hyps: Vec<Hypothesis>,
+    t: u64,
+    ctx: &Ctx<'_>,
+) -> (Vec<Hypothesis>, Vec<(Hypothesis, Owed)>) {
+    let mut alive = Vec::with_capacity(hyps.len());
+    let mut dead = Vec::new();
+    for mut h in hyps {
+        let owed = force_retransmissions(&mut h, t, ctx).or_else(|| overdue(&h, t, ctx.at_host));
+        match owed {
+            Some(o) => dead.push((h, o)),
+            None => alive.push(h),
+        }
+    }
+    (alive, dead)
+}
+
 /// Merges hypotheses that tell the same story from now on: equal worlds once each TCB is
 /// its model-given representative ([`Tcb::canonical`]), keeping the one with fewer losses.
 /// Order of first appearance is kept, so that replay is deterministic.
@@ -1327,13 +1396,12 @@ impl ConnectionReplay {
             frame: obs.frame,
             incarnation: self.incarnation,
         };
-        // Owed segments on a captured host must not be later than the ACK delay allows.
-        let before = std::mem::take(&mut self.hyps);
-        let (alive, overdue_ones): (Vec<_>, Vec<_>) = before
-            .into_iter()
-            .partition(|h| overdue(h, t, at_host).is_none());
+        // Owed segments on a captured host must not be later than the ACK delay allows, nor
+        // retransmissions later than any retransmission timer runs.
+        let (alive, overdue_ones) = split_overdue(std::mem::take(&mut self.hyps), t, &ctx);
         if alive.is_empty() {
-            let (side, e) = overdue(&overdue_ones[0], t, at_host).unwrap_or((x, dummy()));
+            let (side, e) = overdue_ones.first().map_or((x, dummy()), |(_, owed)| *owed);
+            let overdue_ones = overdue_ones.into_iter().map(|(h, _)| h).collect();
             self.hyps = overdue_ones;
             self.diverge_violation(
                 e.rule,
@@ -1702,11 +1770,16 @@ impl ConnectionReplay {
         let at_host = self.at_host();
         // Owed responses the capture went on long enough to show, and did not.
         if !self.diverged && !self.hyps.is_empty() {
-            let (alive, dead): (Vec<_>, Vec<_>) = std::mem::take(&mut self.hyps)
-                .into_iter()
-                .partition(|h| overdue(h, end_t, at_host).is_none());
+            let ctx = Ctx {
+                cfg: &self.cfg,
+                at_host,
+                frame: self.current.last_frame,
+                incarnation: self.incarnation,
+            };
+            let (alive, dead) = split_overdue(std::mem::take(&mut self.hyps), end_t, &ctx);
             if alive.is_empty() {
-                let (side, e) = overdue(&dead[0], end_t, at_host).unwrap_or((0, dummy()));
+                let (side, e) = dead.first().map_or((0, dummy()), |(_, owed)| *owed);
+                let dead: Vec<Hypothesis> = dead.into_iter().map(|(h, _)| h).collect();
                 self.diverge_violation(
                     e.rule,
                     vec![],

@@ -171,7 +171,9 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
             if auto {
                 picks.push(l.picks);
             }
-            l.replay.finish(last_ts)
+            // Silence until the capture stopped running is evidence too.
+            l.replay
+                .finish(last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN)))
         })
         .collect();
     FileVerdicts {

@@ -1,6 +1,7 @@
 //! Writing model segments as a capture: real Ethernet/IPv4/IPv6/TCP frames with correct
-//! lengths and checksums, in a nanosecond pcap that any tool reads (tcpdump, Wireshark,
-//! and `teardown replay`). Tests render the model's own executions with it; the artifacts
+//! lengths and checksums, in a nanosecond pcap or pcapng that any tool reads (tcpdump,
+//! Wireshark, and `teardown replay`); the pcapng also carries a comment per packet and
+//! how long the capture ran. Tests render the model's own executions with it; the artifacts
 //! issue exposes it on the command line.
 
 use std::io::{self, Write};
@@ -62,9 +63,6 @@ pub fn write_pcap<W: Write>(
     server: SocketAddr,
     segments: &[CapturedSegment],
 ) -> Result<(), WriteError> {
-    if client.is_ipv4() != server.is_ipv4() {
-        return Err(WriteError::MixedVersions { client, server });
-    }
     let mut header = Vec::with_capacity(24);
     header.extend_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
     header.extend_from_slice(&2u16.to_le_bytes());
@@ -73,10 +71,152 @@ pub fn write_pcap<W: Write>(
     header.extend_from_slice(&0u32.to_le_bytes());
     header.extend_from_slice(&65_535u32.to_le_bytes());
     header.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+    let mut frames = Frames::new(client, server)?;
     out.write_all(&header)?;
-    let mut last_tsval: [Option<u32>; 2] = [None, None];
-    let mut frame = Vec::with_capacity(2048);
     for c in segments {
+        let frame = frames.build(c)?;
+        let n =
+            u32::try_from(frame.len()).map_err(|_| WriteError::TooLong { len: c.segment.len })?;
+        let secs = u32::try_from(c.time_ns / 1_000_000_000).unwrap_or(u32::MAX);
+        let nanos = (c.time_ns % 1_000_000_000) as u32;
+        let mut rec = Vec::with_capacity(16);
+        rec.extend_from_slice(&secs.to_le_bytes());
+        rec.extend_from_slice(&nanos.to_le_bytes());
+        rec.extend_from_slice(&n.to_le_bytes());
+        rec.extend_from_slice(&n.to_le_bytes());
+        out.write_all(&rec)?;
+        out.write_all(frame)?;
+    }
+    Ok(())
+}
+
+/// pcapng block types (pcapng §4).
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+const ISB: u32 = 5;
+const EPB: u32 = 6;
+
+/// One pcapng option: code, length, value padded to 32 bits.
+fn option(buf: &mut Vec<u8>, code: u16, value: &[u8]) {
+    // Option values are at most 65535 octets; comments longer than that are cut.
+    let value = &value[..value.len().min(usize::from(u16::MAX) & !3)];
+    buf.extend_from_slice(&code.to_le_bytes());
+    buf.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    buf.extend_from_slice(value);
+    buf.resize(buf.len().next_multiple_of(4), 0);
+}
+
+/// A whole block: type, total length, body (padded), options ending in `opt_endofopt`,
+/// total length again.
+fn block<W: Write>(out: &mut W, kind: u32, body: &[u8], options: &[u8]) -> io::Result<()> {
+    let mut b = Vec::with_capacity(12 + body.len() + options.len() + 8);
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(body);
+    b.resize(b.len().next_multiple_of(4), 0);
+    if !options.is_empty() {
+        b.extend_from_slice(options);
+        b.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    let total = (b.len() + 4) as u32;
+    b[4..8].copy_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(&total.to_le_bytes());
+    out.write_all(&b)
+}
+
+/// A pcapng timestamp at nanosecond resolution: high then low 32 bits.
+fn ts(time_ns: u64) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t[..4].copy_from_slice(&((time_ns >> 32) as u32).to_le_bytes());
+    t[4..].copy_from_slice(&(time_ns as u32).to_le_bytes());
+    t
+}
+
+/// Writes `segments` as a pcapng: one Ethernet interface at nanosecond resolution, each
+/// packet with its comment where `comments` has a non-empty one (Wireshark shows them as
+/// packet comments), and, with `running_until_ns`, interface statistics saying the capture
+/// ran until then (`isb_starttime`, `isb_endtime`): silence after the last packet is then
+/// something the capture shows, not something it could not see.
+pub fn write_pcapng<W: Write>(
+    mut out: W,
+    client: SocketAddr,
+    server: SocketAddr,
+    segments: &[CapturedSegment],
+    comments: &[String],
+    running_until_ns: Option<u64>,
+) -> Result<(), WriteError> {
+    let mut frames = Frames::new(client, server)?;
+    let mut shb = Vec::with_capacity(16);
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut opts = Vec::new();
+    option(
+        &mut opts,
+        4, // shb_userappl
+        format!("teardown {}", env!("CARGO_PKG_VERSION")).as_bytes(),
+    );
+    block(&mut out, SHB, &shb, &opts)?;
+    let mut idb = Vec::with_capacity(8);
+    idb.extend_from_slice(&(LINKTYPE_ETHERNET as u16).to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&0u32.to_le_bytes());
+    let mut opts = Vec::new();
+    option(&mut opts, 9, &[9]); // if_tsresol: 10^-9 s
+    block(&mut out, IDB, &idb, &opts)?;
+    for (k, c) in segments.iter().enumerate() {
+        let frame = frames.build(c)?;
+        let n =
+            u32::try_from(frame.len()).map_err(|_| WriteError::TooLong { len: c.segment.len })?;
+        let mut epb = Vec::with_capacity(20 + frame.len());
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&ts(c.time_ns));
+        epb.extend_from_slice(&n.to_le_bytes());
+        epb.extend_from_slice(&n.to_le_bytes());
+        epb.extend_from_slice(frame);
+        let mut opts = Vec::new();
+        if let Some(comment) = comments.get(k).filter(|c| !c.is_empty()) {
+            option(&mut opts, 1, comment.as_bytes()); // opt_comment
+        }
+        block(&mut out, EPB, &epb, &opts)?;
+    }
+    if let Some(end) = running_until_ns {
+        let start = segments.first().map_or(end, |c| c.time_ns.min(end));
+        let mut isb = Vec::with_capacity(12);
+        isb.extend_from_slice(&0u32.to_le_bytes());
+        isb.extend_from_slice(&ts(end));
+        let mut opts = Vec::new();
+        option(&mut opts, 2, &ts(start)); // isb_starttime
+        option(&mut opts, 3, &ts(end)); // isb_endtime
+        block(&mut out, ISB, &isb, &opts)?;
+    }
+    Ok(())
+}
+
+/// Builds Ethernet frames for one connection, carrying TSecr from one frame to the next.
+struct Frames {
+    client: SocketAddr,
+    server: SocketAddr,
+    last_tsval: [Option<u32>; 2],
+    frame: Vec<u8>,
+}
+
+impl Frames {
+    fn new(client: SocketAddr, server: SocketAddr) -> Result<Self, WriteError> {
+        if client.is_ipv4() != server.is_ipv4() {
+            return Err(WriteError::MixedVersions { client, server });
+        }
+        Ok(Frames {
+            client,
+            server,
+            last_tsval: [None, None],
+            frame: Vec::with_capacity(2048),
+        })
+    }
+
+    fn build(&mut self, c: &CapturedSegment) -> Result<&[u8], WriteError> {
+        let (client, server) = (self.client, self.server);
         let side = usize::from(!c.from_client);
         let (src, dst) = if c.from_client {
             (client, server)
@@ -115,7 +255,7 @@ pub fn write_pcap<W: Write>(
         }
         if let Some(tsval) = s.tsval {
             let tsecr = if s.has(Flags::ACK) {
-                last_tsval[1 - side].unwrap_or(0)
+                self.last_tsval[1 - side].unwrap_or(0)
             } else {
                 0
             };
@@ -126,23 +266,13 @@ pub fn write_pcap<W: Write>(
                     TcpOptionElement::Timestamp(tsval, tsecr),
                 ])
                 .map_err(|e| WriteError::Build(e.to_string()))?;
-            last_tsval[side] = Some(tsval);
+            self.last_tsval[side] = Some(tsval);
         }
-        frame.clear();
-        tcp.write(&mut frame, &payload)
+        self.frame.clear();
+        tcp.write(&mut self.frame, &payload)
             .map_err(|e| WriteError::Build(e.to_string()))?;
-        let secs = u32::try_from(c.time_ns / 1_000_000_000).unwrap_or(u32::MAX);
-        let nanos = (c.time_ns % 1_000_000_000) as u32;
-        let n = u32::try_from(frame.len()).map_err(|_| WriteError::TooLong { len: s.len })?;
-        let mut rec = Vec::with_capacity(16);
-        rec.extend_from_slice(&secs.to_le_bytes());
-        rec.extend_from_slice(&nanos.to_le_bytes());
-        rec.extend_from_slice(&n.to_le_bytes());
-        rec.extend_from_slice(&n.to_le_bytes());
-        out.write_all(&rec)?;
-        out.write_all(&frame)?;
+        Ok(&self.frame)
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -203,6 +333,37 @@ mod tests {
             // TSecr echoes the peer's last TSval.
             assert_eq!(seen[2].timestamps.map(|t| t.tsecr), Some(9));
         }
+    }
+
+    #[test]
+    fn pcapng_carries_comments_and_the_end_of_the_capture() {
+        let client: SocketAddr = "192.0.2.2:40000".parse().unwrap();
+        let server: SocketAddr = "198.51.100.2:80".parse().unwrap();
+        let t0 = 1_700_000_000_000_000_000u64;
+        let segments = [
+            (true, seg(Flags::FIN | Flags::ACK, 111, 501, 0, None)),
+            (false, seg(Flags::ACK, 501, 112, 0, None)),
+        ]
+        .map(|(from_client, segment)| CapturedSegment {
+            time_ns: t0,
+            from_client,
+            segment,
+            ttl: 64,
+        });
+        let comments = ["client closes".to_string(), String::new()];
+        let mut buf = Vec::new();
+        let end = t0 + 900_000_000_000;
+        write_pcapng(&mut buf, client, server, &segments, &comments, Some(end)).unwrap();
+        assert_eq!(buf.len() % 4, 0);
+        let mut seen = Vec::new();
+        let summary = ingest("written", &buf[..], |obs, _| seen.push(*obs));
+        assert_eq!(summary.error, None);
+        assert_eq!(summary.format.as_deref(), Some("pcapng"));
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1].timestamp_ns, t0 as i64);
+        assert_eq!(summary.running_until_ns, Some(end as i64));
+        // The comment is in the file, padded to 32 bits.
+        assert!(buf.windows(13).any(|w| w == b"client closes"));
     }
 
     #[test]

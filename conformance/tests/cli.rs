@@ -204,10 +204,10 @@ fn check_emits_captures_and_diagrams_that_replay_closes_the_loop_on() {
     // Witnesses are written too.
     assert!(
         dir.join("no-time-wait")
-            .join("simultaneous-close-through-closing.server.pcap")
+            .join("simultaneous-close-through-closing.server.pcapng")
             .exists()
     );
-    let client = stem.with_extension("client.pcap");
+    let client = stem.with_extension("client.pcapng");
     let client = client.to_str().expect("utf-8 path");
     // Under a stack that forbids it: a violation (exit 1), the rule named.
     let out = teardown(&["replay", "--stack", "rfc9293+rfc1337", client]);
@@ -235,7 +235,7 @@ fn check_emits_captures_and_diagrams_that_replay_closes_the_loop_on() {
     );
     let svg = std::fs::read_to_string(
         diagrams
-            .join("final-ack-is-always-recovered.client.pcap")
+            .join("final-ack-is-always-recovered.client.pcapng")
             .join("192-0-2-1-40000-198-51-100-1-5001.0.svg"),
     )
     .expect("the replay's ladder");

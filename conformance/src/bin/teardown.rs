@@ -319,7 +319,8 @@ struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     format: CheckFormat,
     /// Write every counterexample and witness as a capture at each host:
-    /// DIR/<stack>/<property>.{client,server}.pcap.
+    /// DIR/<stack>/<property>.{client,server}.pcapng (a comment per packet says what the
+    /// model did; interface statistics say how long the capture ran).
     #[arg(long, value_name = "DIR")]
     emit_pcap: Option<PathBuf>,
     /// Write every counterexample and witness as an SVG ladder diagram:
