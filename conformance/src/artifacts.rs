@@ -441,7 +441,7 @@ pub fn replay_ladder(
         });
         l.rows.push(LadderStep {
             time: format!("#{} {:.6} s", r.frame, r.time_s),
-            states: r.states.clone(),
+            states: r.states.map(str::to_string),
             note: note.join("; "),
             // A broken rule is the sender's; a hazard befalls the endpoint the segment
             // reaches (the TIME-WAIT it ends or reuses, the LAST-ACK it resets).

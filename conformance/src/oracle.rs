@@ -171,6 +171,9 @@ pub enum Inconclusive {
     /// An earlier incarnation of the 4-tuple diverged, so this one starts without the
     /// history it depends on, and did not open with a SYN.
     AfterDivergence,
+    /// The incarnation fell silent for longer than any timer of its stacks runs and was
+    /// judged; these segments of it came later still and are judged on their own.
+    ResumedAfterSilence,
 }
 
 impl Inconclusive {
@@ -190,6 +193,9 @@ impl Inconclusive {
             }
             Inconclusive::Unsupported => {
                 "the capture uses a feature the model does not have (data on SYN: TCP Fast Open)"
+            }
+            Inconclusive::ResumedAfterSilence => {
+                "more segments of an incarnation already judged, after it was silent for longer than any timer runs"
             }
             Inconclusive::AfterDivergence => {
                 "an earlier incarnation could not be replayed and this one did not start with SYN"
@@ -295,7 +301,7 @@ pub struct LadderRow {
     /// Sender.
     pub from: &'static str,
     /// tcpdump flags.
-    pub flags: String,
+    pub flags: &'static str,
     /// Sequence number relative to the sender's ISN.
     pub seq: u32,
     /// Acknowledgment relative to the receiver's ISN (0 without ACK).
@@ -304,7 +310,7 @@ pub struct LadderRow {
     pub len: u32,
     /// States (client, server) in the replay after this segment, where one hypothesis
     /// remained; `?` where several disagree.
-    pub states: [String; 2],
+    pub states: [&'static str; 2],
 }
 
 /// The oracle's judgment of one incarnation.
@@ -339,7 +345,9 @@ pub struct IncarnationVerdict {
     pub hypotheses: usize,
     /// The hypothesis bound was hit during this incarnation.
     pub hypothesis_bound_hit: bool,
-    /// The last frames of the incarnation (at most [`LADDER_FRAMES`]).
+    /// The last frames of the incarnation (at most [`LADDER_FRAMES`]); empty for a plainly
+    /// CONFORMING incarnation unless every ladder was asked for
+    /// ([`ConnectionReplay::keep_every_ladder`]).
     pub ladder: Vec<LadderRow>,
 }
 
@@ -1015,6 +1023,9 @@ pub struct ConnectionReplay {
     time_wait: Option<(usize, u64)>,
     /// SND.NXT of each side at the end of the previous incarnation.
     old_next: [Option<u32>; 2],
+    /// Keep the ladder of plainly CONFORMING incarnations too (see
+    /// [`ConnectionReplay::keep_every_ladder`]).
+    every_ladder: bool,
 }
 
 fn initial_ttl(ttl: u8) -> bool {
@@ -1052,7 +1063,57 @@ impl ConnectionReplay {
             aborted_at: None,
             time_wait: None,
             old_next: [None; 2],
+            every_ladder: false,
         }
+    }
+
+    /// Keeps the ladder of every incarnation. By default only incarnations that are not
+    /// plainly CONFORMING (a violation, an open verdict, a hazard) keep theirs: on a capture
+    /// of many healthy connections the ladders would be most of the report's memory.
+    pub fn keep_every_ladder(&mut self) {
+        self.every_ladder = true;
+    }
+
+    /// The close completed: a story replay holds, with what is in flight delivered, has
+    /// both endpoints done with the incarnation (closed, back to LISTEN, or in TIME-WAIT) —
+    /// what makes the incarnation CONFORMING when it ends. Only such a connection may be
+    /// finished early ([`ConnectionReplay::quiet_horizon_ns`]): an open one may idle for
+    /// hours and go on.
+    pub fn closed(&self) -> bool {
+        !self.diverged
+            && self.hyps.iter().any(|h| {
+                completed(&flushed(
+                    h,
+                    &self.cfg,
+                    self.last_t,
+                    self.incarnation,
+                    self.current.last_frame,
+                ))
+            })
+    }
+
+    /// How long this connection must stay silent before waiting longer cannot change its
+    /// verdict, once it is [`closed`](ConnectionReplay::closed): twice the longest timer either description runs (TIME-WAIT, the FIN-WAIT-2
+    /// timeout, 2×MSL) or the retransmission bound replay holds hosts to. Replay finishes a
+    /// connection silent for that long, so that memory follows the connections alive in
+    /// the capture, not all it ever held.
+    pub fn quiet_horizon_ns(&self) -> u64 {
+        let ms = |s: &StackDescription| {
+            let t = &s.timers;
+            [
+                t.time_wait_ms.unwrap_or(0),
+                t.fin_wait_2_ms.unwrap_or(0),
+                t.msl_ms.saturating_mul(2),
+            ]
+            .into_iter()
+            .max()
+            .unwrap_or(0)
+        };
+        let longest = ms(&self.stacks[0])
+            .max(ms(&self.stacks[1]))
+            .saturating_mul(1_000_000)
+            .max(MAX_RTO_NS);
+        longest.saturating_mul(2)
     }
 
     fn side_of(&self, from_a: bool) -> usize {
@@ -1362,16 +1423,16 @@ impl ConnectionReplay {
         let states = [0, 1].map(|side| {
             let mut names = self.hyps.iter().map(|h| h.world.tcb[side].state);
             match names.next() {
-                Some(first) if names.all(|s| s == first) => first.rfc_name().to_string(),
-                Some(_) => "?".to_string(),
-                None => "-".to_string(),
+                Some(first) if names.all(|s| s == first) => first.rfc_name(),
+                Some(_) => "?",
+                None => "-",
             }
         });
         let row = LadderRow {
             frame: obs.frame,
             time_s: (t.saturating_sub(self.current.first_t)) as f64 / 1e9,
             from: side_name(x),
-            flags: seg.flags.to_string(),
+            flags: seg.flags.tcpdump(),
             seq: seg.seq.wrapping_sub(isn_x),
             ack: if seg.has(Flags::ACK) {
                 seg.ack.wrapping_sub(isn_y)
@@ -1522,6 +1583,10 @@ impl ConnectionReplay {
             explained.truncate(MAX_HYPOTHESES);
             self.current.bound_hit = true;
         }
+        // The set is kept until the next segment of this connection, which on a busy
+        // capture may be many connections later: hold what it needs, not what the search
+        // needed.
+        explained.shrink_to_fit();
         self.hyps = explained;
     }
 
@@ -1784,7 +1849,7 @@ impl ConnectionReplay {
                     e.rule,
                     vec![],
                     format!(
-                        "the {} owed {} (rule `{}`) and the capture goes on {:.3} s without it",
+                        "the {} owed {} (rule `{}`) and {:.3} s of the capture pass without it",
                         side_name(side),
                         describe(&e.seg),
                         e.rule.id(),
@@ -1872,6 +1937,8 @@ impl ConnectionReplay {
         };
         cur.hypotheses_at_end = self.hyps.len();
         let held_name = held.map(|s| if s == 2 { "both" } else { side_name(s) });
+        let keep_ladder =
+            self.every_ladder || verdict != Verdict::Conforming || !hazards.is_empty();
         self.done.push(IncarnationVerdict {
             incarnation: inc,
             start_ns: self
@@ -1889,7 +1956,11 @@ impl ConnectionReplay {
             started_mid_stream: cur.started_mid_stream,
             hypotheses: cur.hypotheses_at_end,
             hypothesis_bound_hit: cur.bound_hit,
-            ladder: cur.ladder.into_iter().collect(),
+            ladder: if keep_ladder {
+                cur.ladder.into_iter().collect()
+            } else {
+                Vec::new()
+            },
         });
     }
 

@@ -12,7 +12,7 @@ use crate::capture::{CaptureError, CaptureErrorKind, ErrorUnit};
 use crate::connections::ConnectionKey;
 use crate::ingest::{FileSummary, ingest};
 use crate::observation::Observation;
-use crate::oracle::{ConnectionReplay, ConnectionVerdict, VantageChoice, Verdict};
+use crate::oracle::{ConnectionReplay, ConnectionVerdict, Inconclusive, VantageChoice, Verdict};
 
 /// Which stack description each endpoint is judged against.
 #[derive(Clone, Debug)]
@@ -33,6 +33,9 @@ pub struct ReplayOptions {
     pub stack: StackChoice,
     /// Capture point.
     pub vantage: VantageChoice,
+    /// Keep the ladder of every incarnation, not only of those that are not plainly
+    /// CONFORMING (`--diagram-all`; see [`ConnectionReplay::keep_every_ladder`]).
+    pub every_ladder: bool,
 }
 
 /// Why `--stack auto` picked a description for an endpoint.
@@ -120,15 +123,36 @@ impl FileVerdicts {
     }
 }
 
+/// A connection being replayed.
 struct Live {
     replay: ConnectionReplay,
     picks: [Option<StackPick>; 2],
+    /// Timestamp of its latest segment.
+    last_ns: i64,
+    /// See [`ConnectionReplay::quiet_horizon_ns`].
+    horizon_ns: i64,
 }
 
+/// How often, in capture time, replay looks for connections that fell silent.
+const SWEEP_INTERVAL_NS: i64 = 10_000_000_000;
+
+/// What one 4-tuple became: its verdict so far and what `--stack auto` picked.
+type Finished = (ConnectionVerdict, [Option<StackPick>; 2]);
+
 /// Replays one capture from `input`.
+///
+/// A closed connection ([`ConnectionReplay::closed`]) silent for its quiet horizon
+/// ([`ConnectionReplay::quiet_horizon_ns`]) is finished there and then, as of that horizon, so that memory follows the connections
+/// alive in the capture rather than every connection it ever held. Should its 4-tuple come
+/// back, the new segments are replayed afresh and their incarnations appended to its
+/// verdict.
 pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdicts {
-    let mut live: Vec<Live> = Vec::new();
+    // Per connection (index in order of first appearance): being replayed, or finished.
+    let mut live: Vec<Option<Box<Live>>> = Vec::new();
+    let mut finished: Vec<Option<Finished>> = Vec::new();
+    let mut live_ids: Vec<usize> = Vec::new();
     let mut last_ts = i64::MIN;
+    let mut next_sweep = i64::MIN;
     // Looked up per connection: built once per file, not once per lookup.
     let catalogue = builtins();
     let builtin = |name: &str| {
@@ -139,47 +163,115 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
     };
     let summary = ingest(path, input, |obs, placement| {
         last_ts = last_ts.max(obs.timestamp_ns);
-        if placement.connection == live.len() {
-            let (key, _) = ConnectionKey::of(obs.src, obs.dst);
-            let (stacks, picks) = stacks_for(obs, &opts.stack, &builtin);
-            live.push(Live {
-                replay: ConnectionReplay::new(key, stacks, opts.vantage),
-                picks,
+        let c = placement.connection;
+        if c >= live.len() {
+            live.resize_with(c + 1, || None);
+            finished.resize_with(c + 1, || None);
+        }
+        // Before this segment is placed: it may be the first after a silence that ends its
+        // own connection's replay.
+        if last_ts >= next_sweep {
+            next_sweep = last_ts.saturating_add(SWEEP_INTERVAL_NS);
+            live_ids.retain(|&c| {
+                let quiet_until = live
+                    .get(c)
+                    .and_then(|s| s.as_ref())
+                    .filter(|l| l.replay.closed())
+                    .map(|l| l.last_ns.saturating_add(l.horizon_ns));
+                match quiet_until {
+                    Some(until) if until < last_ts => {
+                        if let (Some(l), Some(f)) = (live[c].take(), finished.get_mut(c)) {
+                            settle(f, *l, until);
+                        }
+                        false
+                    }
+                    _ => true,
+                }
             });
         }
-        if let Some(l) = live.get_mut(placement.connection) {
-            if matches!(opts.stack, StackChoice::Auto { .. })
-                && obs.flags.syn()
-                && obs.flags.ack()
-                && l.picks[1].is_none()
-            {
-                let pick = fingerprint(obs);
-                if let Some(desc) = builtin(&pick.stack) {
-                    l.replay.set_stack(placement.from_a, desc);
-                }
-                l.picks[1] = Some(pick);
+        let Some(slot) = live.get_mut(c) else { return };
+        let l = slot.get_or_insert_with(|| {
+            let (key, _) = ConnectionKey::of(obs.src, obs.dst);
+            let (stacks, picks) = stacks_for(obs, &opts.stack, &builtin);
+            let mut replay = ConnectionReplay::new(key, stacks, opts.vantage);
+            if opts.every_ladder {
+                replay.keep_every_ladder();
             }
-            l.replay
-                .observe(obs, placement.from_a, placement.incarnation);
+            let horizon_ns = i64::try_from(replay.quiet_horizon_ns()).unwrap_or(i64::MAX);
+            live_ids.push(c);
+            Box::new(Live {
+                replay,
+                picks,
+                last_ns: obs.timestamp_ns,
+                horizon_ns,
+            })
+        });
+        if matches!(opts.stack, StackChoice::Auto { .. })
+            && obs.flags.syn()
+            && obs.flags.ack()
+            && l.picks[1].is_none()
+        {
+            let pick = fingerprint(obs);
+            if let Some(desc) = builtin(&pick.stack) {
+                l.replay.set_stack(placement.from_a, desc);
+            }
+            l.picks[1] = Some(pick);
         }
+        l.replay
+            .observe(obs, placement.from_a, placement.incarnation);
+        l.last_ns = l.last_ns.max(obs.timestamp_ns);
     });
+    // Silence until the capture stopped running is evidence too.
+    let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
+    for (slot, f) in live.into_iter().zip(finished.iter_mut()) {
+        if let Some(l) = slot {
+            let until = if l.replay.closed() {
+                end.min(l.last_ns.saturating_add(l.horizon_ns))
+            } else {
+                end
+            };
+            settle(f, *l, until);
+        }
+    }
     let auto = matches!(opts.stack, StackChoice::Auto { .. });
     let mut picks = Vec::new();
-    let connections = live
+    let connections = finished
         .into_iter()
-        .map(|l| {
+        .flatten()
+        .map(|(verdict, p)| {
             if auto {
-                picks.push(l.picks);
+                picks.push(p);
             }
-            // Silence until the capture stopped running is evidence too.
-            l.replay
-                .finish(last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN)))
+            verdict
         })
         .collect();
     FileVerdicts {
         ingest: file_report(summary),
         connections,
         stack_picks: picks,
+    }
+}
+
+/// Finishes `l` as of `until` into the connection's verdict: the first replay of the 4-tuple
+/// makes it, a later one (after the connection fell silent) appends its incarnations.
+fn settle(f: &mut Option<Finished>, l: Live, until: i64) {
+    let verdict = l.replay.finish(until);
+    match f {
+        None => *f = Some((verdict, l.picks)),
+        Some((v, _)) => {
+            // A new incarnation (a SYN after the silence) stands on its own; more of one
+            // already judged is marked as such.
+            let judged = v.incarnations.last().map(|i| i.incarnation);
+            v.incarnations
+                .extend(verdict.incarnations.into_iter().map(|mut i| {
+                    if judged.is_some_and(|j| i.incarnation <= j) && i.verdict != Verdict::Violation
+                    {
+                        i.verdict = Verdict::Inconclusive;
+                        i.inconclusive = Some(Inconclusive::ResumedAfterSilence);
+                    }
+                    i
+                }));
+        }
     }
 }
 

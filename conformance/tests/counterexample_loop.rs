@@ -34,6 +34,7 @@ fn judge(pcap: &[u8], stack: &str) -> Judged {
     let opts = ReplayOptions {
         stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
         vantage: VantageChoice::Auto,
+        every_ladder: false,
     };
     let v = replay("counterexample", pcap, &opts);
     assert!(v.ingest.error.is_none(), "{:?}", v.ingest.error);

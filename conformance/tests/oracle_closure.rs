@@ -274,6 +274,7 @@ fn judge(capture: &[CapturedSegment], stack: &str) -> ConnectionVerdict {
     let opts = ReplayOptions {
         stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
         vantage: VantageChoice::Auto,
+        every_ladder: false,
     };
     let mut v = replay("execution", &pcap[..], &opts);
     assert_eq!(v.connections.len(), 1);

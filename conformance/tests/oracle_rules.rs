@@ -117,6 +117,7 @@ impl Script {
         let opts = ReplayOptions {
             stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
             vantage: VantageChoice::Auto,
+            every_ladder: false,
         };
         let mut v = replay("script", &pcap[..], &opts);
         assert_eq!(v.ingest.error, None);
@@ -413,4 +414,74 @@ fn simultaneous_close() {
     conforming(i);
     assert_eq!(i.classification, Classification::Simultaneous);
     assert_eq!(i.time_wait_held_by, Some("both"));
+}
+
+/// Replay finishes a connection once it has been silent for longer than any timer of its
+/// stacks runs, so that memory follows the connections alive in a long capture. A new
+/// incarnation of the 4-tuple after that is judged on its own like any other.
+#[test]
+fn a_four_tuple_back_after_a_long_silence_is_a_new_incarnation_judged_on_its_own() {
+    for at_client in [true, false] {
+        let mut s = Script::new(at_client, true);
+        s.four_way()
+            .reopen(C_ISN + 50_000_000, S_ISN + 50_000_000)
+            .c(3_600_000, S, 0, 0, 0)
+            .s(1, S | A, 0, 1, 0)
+            .c(1, A, 1, 1, 0)
+            .c(1, A, 1, 1, 10)
+            .s(1, A, 1, 11, 10)
+            .c(1, A, 11, 11, 0)
+            .c(5, F | A, 11, 11, 0)
+            .s(1, A, 11, 12, 0)
+            .s(5, F | A, 11, 12, 0)
+            .c(1, A, 12, 12, 0);
+        let c = s.judge("linux");
+        assert_eq!(c.incarnations.len(), 2, "{c:#?}");
+        for (n, i) in c.incarnations.iter().enumerate() {
+            assert_eq!(i.incarnation, n);
+            conforming(i);
+            assert_eq!(i.time_wait_held_by, Some("client"));
+            // Plainly CONFORMING: no ladder kept unless every ladder was asked for.
+            assert!(i.ladder.is_empty());
+        }
+        // Outside TIME-WAIT by far: no reuse to judge.
+        assert!(c.incarnations[1].hazards.is_empty(), "{c:#?}");
+    }
+}
+
+/// An open connection may idle for hours: it is never finished early, and what follows the
+/// silence is judged with everything before it.
+#[test]
+fn an_open_connection_idle_for_an_hour_is_judged_whole() {
+    let mut s = Script::new(true, true);
+    s.c(0, S, 0, 0, 0)
+        .s(1, S | A, 0, 1, 0)
+        .c(1, A, 1, 1, 0)
+        .c(1, A, 1, 1, 10)
+        .s(1, A, 1, 11, 10)
+        .c(1, A, 11, 11, 0)
+        .c(3_600_000, F | A, 11, 11, 0)
+        .s(1, A, 11, 12, 0)
+        .s(5, F | A, 11, 12, 0)
+        .c(1, A, 12, 12, 0);
+    let c = s.judge("linux");
+    let i = only(&c);
+    conforming(i);
+    assert_eq!(i.classification, Classification::FourWay);
+}
+
+/// More segments of an incarnation already finished after its silence are not judged
+/// against a state replay no longer holds: they are reported apart, as such. (Seen from
+/// the server's host, whose LAST-ACK the final ACK ends: every story has both sides done.)
+#[test]
+fn segments_of_a_closed_incarnation_after_its_silence_are_reported_apart() {
+    let mut s = Script::new(false, true);
+    s.four_way().c(3_600_000, A, 12, 12, 0);
+    let c = s.judge("linux");
+    assert_eq!(c.incarnations.len(), 2, "{c:#?}");
+    conforming(&c.incarnations[0]);
+    let late = &c.incarnations[1];
+    assert_eq!(late.incarnation, 0, "the same incarnation, resumed");
+    assert_eq!(late.verdict, Verdict::Inconclusive, "{late:#?}");
+    assert_eq!(late.inconclusive, Some(Inconclusive::ResumedAfterSilence));
 }

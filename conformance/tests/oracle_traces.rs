@@ -28,6 +28,7 @@ fn options_for(rel: &str) -> ReplayOptions {
     ReplayOptions {
         stack,
         vantage: VantageChoice::Auto,
+        every_ladder: false,
     }
 }
 

@@ -19,6 +19,7 @@ fn replay(relative: &str) -> FileVerdicts {
     let opts = ReplayOptions {
         stack: StackChoice::Auto { fallback },
         vantage: VantageChoice::Auto,
+        every_ladder: false,
     };
     replay_path(&traces_dir().join(relative), &opts)
 }

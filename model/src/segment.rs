@@ -68,26 +68,26 @@ impl fmt::Debug for Flags {
     }
 }
 
+impl Flags {
+    /// tcpdump's notation: `S`, `F`, `R`, `.` for ACK, e.g. `F.` for FIN+ACK; `none` for
+    /// none of them. Static, so that reports can keep one per captured frame for free.
+    pub fn tcpdump(self) -> &'static str {
+        const NAMES: [&str; 16] = [
+            "none", "S", "F", "SF", "R", "SR", "FR", "SFR", ".", "S.", "F.", "SF.", "R.", "SR.",
+            "FR.", "SFR.",
+        ];
+        let index = usize::from(self.contains(Flags::SYN))
+            | usize::from(self.contains(Flags::FIN)) << 1
+            | usize::from(self.contains(Flags::RST)) << 2
+            | usize::from(self.contains(Flags::ACK)) << 3;
+        NAMES[index]
+    }
+}
+
 impl fmt::Display for Flags {
     /// tcpdump's notation: `S`, `F`, `R`, `.` for ACK, e.g. `F.` for FIN+ACK.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::new();
-        if self.contains(Flags::SYN) {
-            s.push('S');
-        }
-        if self.contains(Flags::FIN) {
-            s.push('F');
-        }
-        if self.contains(Flags::RST) {
-            s.push('R');
-        }
-        if self.contains(Flags::ACK) {
-            s.push('.');
-        }
-        if s.is_empty() {
-            s.push_str("none");
-        }
-        f.write_str(&s)
+        f.write_str(self.tcpdump())
     }
 }
 

@@ -485,6 +485,7 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             VantageArg::Server => VantageChoice::Server,
             VantageArg::Middle => VantageChoice::Middle,
         },
+        every_ladder: args.diagram_all,
     };
     let files: Vec<_> = expand_inputs(&args.inputs)
         .iter()
@@ -567,6 +568,7 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
             Err(code) => return code,
         },
         vantage: VantageChoice::Auto,
+        every_ladder: false,
     };
     let files: Vec<_> = expand_inputs(&args.inputs)
         .iter()
