@@ -122,8 +122,22 @@ impl TickTimers {
                 stack.name
             )));
         }
+        // A timer shorter than one tick cannot be rounded down without vanishing (no
+        // TIME-WAIT at all is another stack), nor up without hiding the hazard it is
+        // checked for: refused, with the tick that would represent it.
+        for (what, ms) in [
+            ("TIME-WAIT", t.time_wait_ms),
+            ("the FIN-WAIT-2 timeout", t.fin_wait_2_ms),
+        ] {
+            if let Some(ms) = ms.filter(|&ms| ms < tick_ms) {
+                return Err(ConfigError(format!(
+                    "{}: {what} is {ms} ms, shorter than one tick of {tick_ms} ms; use a tick of at most {ms} ms",
+                    stack.name
+                )));
+            }
+        }
         let up = |ms: u64| ms.div_ceil(tick_ms);
-        let down = |ms: u64| (ms / tick_ms).max(1);
+        let down = |ms: u64| ms / tick_ms;
         let check = |what: &str, ticks: u64| -> Result<Ticks, ConfigError> {
             if ticks > MAX_TICKS {
                 Err(ConfigError(format!(

@@ -1,0 +1,81 @@
+//! Fuzz input as TCP segments: the bytes choose, per segment, one of four 4-tuples, the
+//! direction, flags, sequence and acknowledgment moves, payload length, time step and TTL;
+//! [`capture`] writes them as a real pcap (valid Ethernet/IP/TCP, checksums) so that the
+//! connection tracker and the oracle see plausible traffic, not only decoder rejects.
+
+use std::net::SocketAddr;
+
+use teardown_conformance::writer::{CapturedSegment, write_pcap};
+use teardown_model::segment::{Flags, Ghost, Segment};
+
+/// Bytes per segment in the input.
+const STRIDE: usize = 10;
+
+/// The pcap the input describes, and the number of segments in it.
+pub fn capture(data: &[u8]) -> (Vec<u8>, usize) {
+    let ipv6 = data.first().is_some_and(|b| b & 1 == 1);
+    let endpoint = |host: u8, port: u16| -> SocketAddr {
+        if ipv6 {
+            format!("[2001:db8::{}]:{port}", host + 1).parse().expect("address")
+        } else {
+            format!("192.0.2.{}:{port}", host + 1).parse().expect("address")
+        }
+    };
+    // Next sequence number of each side of each 4-tuple, from fixed ISNs.
+    let mut next = [[0u32; 2]; 4];
+    for (i, n) in next.iter_mut().enumerate() {
+        *n = [1_000_000 * (i as u32 + 1), 3_000_000_000u32.wrapping_add(i as u32 * 7)];
+    }
+    let mut now: u64 = 1_700_000_000_000_000_000;
+    let mut out = Vec::new();
+    let mut segments = 0;
+    for chunk in data.get(1..).unwrap_or_default().chunks_exact(STRIDE) {
+        let conn = usize::from(chunk[0] & 3);
+        let from_client = chunk[0] & 4 == 0;
+        let ttl = if chunk[0] & 8 == 0 { 64 } else { 63 };
+        let flags = Flags::from_tcp_header(chunk[1]);
+        let seq_move = i16::from_le_bytes([chunk[2], chunk[3]]);
+        let ack_move = i16::from_le_bytes([chunk[4], chunk[5]]);
+        let len = u32::from(chunk[6]);
+        // Time steps from microseconds to minutes (TIME-WAIT and RTO bounds lie in between);
+        // a step may also go backwards.
+        let step = u64::from(u16::from_le_bytes([chunk[7], chunk[8]]));
+        let scale = [1_000, 1_000_000, 100_000_000, 10_000_000_000][usize::from(chunk[9] & 3)];
+        if chunk[9] & 4 == 0 {
+            now = now.saturating_add(step * scale);
+        } else {
+            now = now.saturating_sub(step * scale / 8);
+        }
+        let side = usize::from(!from_client);
+        let seq = next[conn][side].wrapping_add(seq_move as i32 as u32);
+        let ack = next[conn][1 - side].wrapping_add(ack_move as i32 as u32);
+        next[conn][side] = seq
+            .wrapping_add(len)
+            .wrapping_add(u32::from(flags.contains(Flags::SYN)))
+            .wrapping_add(u32::from(flags.contains(Flags::FIN)));
+        let seg = CapturedSegment {
+            time_ns: now,
+            from_client,
+            segment: Segment {
+                flags,
+                seq,
+                ack: if flags.contains(Flags::ACK) { ack } else { 0 },
+                len,
+                tsval: (chunk[9] & 8 != 0).then_some((now / 1_000_000) as u32),
+                ghost: Ghost::default(),
+            },
+            ttl,
+        };
+        let client = endpoint(conn as u8, 40_000 + conn as u16);
+        let server = endpoint(9, 80);
+        let mut one = Vec::new();
+        if write_pcap(&mut one, client, server, &[seg]).is_err() {
+            continue;
+        }
+        // One pcap per segment, so that 4-tuples interleave: keep the first file header.
+        let skip = if out.is_empty() { 0 } else { 24 };
+        out.extend_from_slice(one.get(skip..).unwrap_or_default());
+        segments += 1;
+    }
+    (out, segments)
+}
