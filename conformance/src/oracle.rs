@@ -44,8 +44,8 @@ use crate::observation::Observation;
 type Tcb32 = Tcb<u32, u64>;
 type Seg = Segment<u32>;
 
-/// Hypotheses kept per connection; beyond it those assuming the fewest losses are kept
-/// and the verdict says the bound was hit.
+/// Hypotheses kept per connection by default (`--max-hypotheses`); beyond it those
+/// assuming the fewest losses are kept and the verdict says the bound was hit.
 pub const MAX_HYPOTHESES: usize = 32;
 
 /// Hidden events tried to explain one observed segment.
@@ -174,6 +174,11 @@ pub enum Inconclusive {
     /// The incarnation fell silent for longer than any timer of its stacks runs and was
     /// judged; these segments of it came later still and are judged on their own.
     ResumedAfterSilence,
+    /// Replay held `--max-connections` connections and let this one go, least recently
+    /// active, before its close completed.
+    Evicted,
+    /// More segments of an incarnation whose connection was evicted, judged on their own.
+    ResumedAfterEviction,
 }
 
 impl Inconclusive {
@@ -193,6 +198,12 @@ impl Inconclusive {
             }
             Inconclusive::Unsupported => {
                 "the capture uses a feature the model does not have (data on SYN: TCP Fast Open)"
+            }
+            Inconclusive::Evicted => {
+                "evicted at --max-connections (least recently active) before its close completed"
+            }
+            Inconclusive::ResumedAfterEviction => {
+                "more segments of an incarnation whose connection was evicted at --max-connections"
             }
             Inconclusive::ResumedAfterSilence => {
                 "more segments of an incarnation already judged, after it was silent for longer than any timer runs"
@@ -460,6 +471,22 @@ struct Hypothesis {
     matched: Ghost,
     /// The rule that made that emission.
     matched_rule: Option<Rule>,
+}
+
+/// Dropped iteratively: a 4-tuple reused thousands of times leaves a chain of tens of
+/// thousands of entries, which the default recursive drop would take one stack frame each
+/// for (and overflow).
+impl Drop for LogEntry {
+    fn drop(&mut self) {
+        let mut next = self.prev.take();
+        while let Some(entry) = next {
+            match Rc::try_unwrap(entry) {
+                Ok(mut only_owner) => next = only_owner.prev.take(),
+                // Another story still holds the rest of the chain.
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 impl Hypothesis {
@@ -1026,6 +1053,8 @@ pub struct ConnectionReplay {
     /// Keep the ladder of plainly CONFORMING incarnations too (see
     /// [`ConnectionReplay::keep_every_ladder`]).
     every_ladder: bool,
+    /// See [`ConnectionReplay::set_max_hypotheses`].
+    max_hypotheses: usize,
 }
 
 fn initial_ttl(ttl: u8) -> bool {
@@ -1064,7 +1093,14 @@ impl ConnectionReplay {
             time_wait: None,
             old_next: [None; 2],
             every_ladder: false,
+            max_hypotheses: MAX_HYPOTHESES,
         }
+    }
+
+    /// Keeps at most `n` (at least 1) hypotheses after each segment instead of
+    /// [`MAX_HYPOTHESES`].
+    pub fn set_max_hypotheses(&mut self, n: usize) {
+        self.max_hypotheses = n.max(1);
     }
 
     /// Keeps the ladder of every incarnation. By default only incarnations that are not
@@ -1578,9 +1614,9 @@ impl ConnectionReplay {
             }
         }
         dedup(&mut explained);
-        if explained.len() > MAX_HYPOTHESES {
+        if explained.len() > self.max_hypotheses {
             explained.sort_by_key(|h| h.losses);
-            explained.truncate(MAX_HYPOTHESES);
+            explained.truncate(self.max_hypotheses);
             self.current.bound_hit = true;
         }
         // The set is kept until the next segment of this connection, which on a busy

@@ -36,6 +36,43 @@ pub struct ReplayOptions {
     /// Keep the ladder of every incarnation, not only of those that are not plainly
     /// CONFORMING (`--diagram-all`; see [`ConnectionReplay::keep_every_ladder`]).
     pub every_ladder: bool,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// What replay may hold, so that hostile captures (a SYN flood of millions of 4-tuples,
+/// segments no story explains) cannot exhaust memory or time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections replayed at once (`--max-connections`). Beyond it the least recently
+    /// active are let go, closed ones first: a closed one keeps its verdict, an open one
+    /// ends INCONCLUSIVE (`evicted`). Each costs a few KiB while replayed.
+    pub max_connections: usize,
+    /// Hypotheses kept per connection (`--max-hypotheses`); see
+    /// [`ConnectionReplay::set_max_hypotheses`].
+    pub max_hypotheses: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 200_000,
+            max_hypotheses: crate::oracle::MAX_HYPOTHESES,
+        }
+    }
+}
+
+/// Connections replay let go at `--max-connections`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Evictions {
+    /// The limit.
+    pub limit: usize,
+    /// Connections let go.
+    pub connections: u64,
+    /// Of those, connections still open (their incarnation is INCONCLUSIVE, `evicted`).
+    pub open: u64,
+    /// The frame at which the limit was first reached.
+    pub first_frame: u64,
 }
 
 /// Why `--stack auto` picked a description for an endpoint.
@@ -93,6 +130,9 @@ pub struct FileVerdicts {
     /// Per connection, what `--stack auto` picked for client and server (empty otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stack_picks: Vec<[Option<StackPick>; 2]>,
+    /// Connections let go at `--max-connections`, if the limit was reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evictions: Option<Evictions>,
 }
 
 /// What ingestion says of the file, without its connection list (the verdicts replace it).
@@ -136,8 +176,22 @@ struct Live {
 /// How often, in capture time, replay looks for connections that fell silent.
 const SWEEP_INTERVAL_NS: i64 = 10_000_000_000;
 
-/// What one 4-tuple became: its verdict so far and what `--stack auto` picked.
-type Finished = (ConnectionVerdict, [Option<StackPick>; 2]);
+/// What one 4-tuple became: its verdict so far, what `--stack auto` picked, and whether its
+/// last replay was cut short by eviction.
+struct Finished {
+    verdict: ConnectionVerdict,
+    picks: [Option<StackPick>; 2],
+    evicted: bool,
+}
+
+/// Why a replay ended before the capture did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The capture ended, or the connection was closed and silent past its horizon.
+    Settled,
+    /// Let go at `--max-connections`; `open`: before its close completed.
+    Evicted { open: bool },
+}
 
 /// Replays one capture from `input`.
 ///
@@ -153,6 +207,8 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
     let mut live_ids: Vec<usize> = Vec::new();
     let mut last_ts = i64::MIN;
     let mut next_sweep = i64::MIN;
+    let max_live = opts.limits.max_connections.max(1);
+    let mut evictions: Option<Evictions> = None;
     // Looked up per connection: built once per file, not once per lookup.
     let catalogue = builtins();
     let builtin = |name: &str| {
@@ -181,13 +237,22 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
                 match quiet_until {
                     Some(until) if until < last_ts => {
                         if let (Some(l), Some(f)) = (live[c].take(), finished.get_mut(c)) {
-                            settle(f, *l, until);
+                            settle(f, *l, until, Ending::Settled);
                         }
                         false
                     }
                     _ => true,
                 }
             });
+        }
+        if live.get(c).is_some_and(|s| s.is_none()) && live_ids.len() >= max_live {
+            let e = evictions.get_or_insert(Evictions {
+                limit: max_live,
+                connections: 0,
+                open: 0,
+                first_frame: obs.frame,
+            });
+            evict(&mut live, &mut finished, &mut live_ids, last_ts, e);
         }
         let Some(slot) = live.get_mut(c) else { return };
         let l = slot.get_or_insert_with(|| {
@@ -197,6 +262,7 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
             if opts.every_ladder {
                 replay.keep_every_ladder();
             }
+            replay.set_max_hypotheses(opts.limits.max_hypotheses);
             let horizon_ns = i64::try_from(replay.quiet_horizon_ns()).unwrap_or(i64::MAX);
             live_ids.push(c);
             Box::new(Live {
@@ -230,7 +296,7 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
             } else {
                 end
             };
-            settle(f, *l, until);
+            settle(f, *l, until, Ending::Settled);
         }
     }
     let auto = matches!(opts.stack, StackChoice::Auto { .. });
@@ -238,39 +304,91 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
     let connections = finished
         .into_iter()
         .flatten()
-        .map(|(verdict, p)| {
+        .map(|f| {
             if auto {
-                picks.push(p);
+                picks.push(f.picks);
             }
-            verdict
+            f.verdict
         })
         .collect();
     FileVerdicts {
         ingest: file_report(summary),
         connections,
         stack_picks: picks,
+        evictions,
     }
 }
 
+/// Lets go of an eighth of the connections replayed (at least one) so that a new one fits:
+/// closed ones first (their verdict stands), then open ones, least recently active first.
+/// An eighth at a time, so that the sort is paid once per many new connections.
+fn evict(
+    live: &mut [Option<Box<Live>>],
+    finished: &mut [Option<Finished>],
+    live_ids: &mut Vec<usize>,
+    now: i64,
+    e: &mut Evictions,
+) {
+    let mut order: Vec<(bool, i64, usize)> = live_ids
+        .iter()
+        .filter_map(|&c| {
+            let l = live.get(c)?.as_ref()?;
+            Some((!l.replay.closed(), l.last_ns, c))
+        })
+        .collect();
+    order.sort_unstable();
+    let n = (order.len() / 8).max(1);
+    for &(open, _, c) in order.iter().take(n) {
+        if let (Some(l), Some(f)) = (live.get_mut(c).and_then(Option::take), finished.get_mut(c)) {
+            let until = now.max(l.last_ns);
+            settle(f, *l, until, Ending::Evicted { open });
+            e.connections += 1;
+            e.open += u64::from(open);
+        }
+    }
+    live_ids.retain(|&c| live.get(c).is_some_and(Option::is_some));
+}
+
 /// Finishes `l` as of `until` into the connection's verdict: the first replay of the 4-tuple
-/// makes it, a later one (after the connection fell silent) appends its incarnations.
-fn settle(f: &mut Option<Finished>, l: Live, until: i64) {
-    let verdict = l.replay.finish(until);
+/// makes it, a later one (after the connection fell silent or was evicted) appends its
+/// incarnations; more of one already judged is marked as such.
+fn settle(f: &mut Option<Finished>, l: Live, until: i64, ending: Ending) {
+    let mut verdict = l.replay.finish(until);
+    if ending == (Ending::Evicted { open: true })
+        && let Some(i) = verdict.incarnations.last_mut()
+        && i.verdict != Verdict::Violation
+    {
+        i.verdict = Verdict::Inconclusive;
+        i.inconclusive = Some(Inconclusive::Evicted);
+    }
+    let evicted = matches!(ending, Ending::Evicted { .. });
     match f {
-        None => *f = Some((verdict, l.picks)),
-        Some((v, _)) => {
-            // A new incarnation (a SYN after the silence) stands on its own; more of one
-            // already judged is marked as such.
-            let judged = v.incarnations.last().map(|i| i.incarnation);
-            v.incarnations
+        None => {
+            *f = Some(Finished {
+                verdict,
+                picks: l.picks,
+                evicted,
+            })
+        }
+        Some(prev) => {
+            // A new incarnation (a SYN after the gap) stands on its own.
+            let judged = prev.verdict.incarnations.last().map(|i| i.incarnation);
+            let why = if prev.evicted {
+                Inconclusive::ResumedAfterEviction
+            } else {
+                Inconclusive::ResumedAfterSilence
+            };
+            prev.verdict
+                .incarnations
                 .extend(verdict.incarnations.into_iter().map(|mut i| {
                     if judged.is_some_and(|j| i.incarnation <= j) && i.verdict != Verdict::Violation
                     {
                         i.verdict = Verdict::Inconclusive;
-                        i.inconclusive = Some(Inconclusive::ResumedAfterSilence);
+                        i.inconclusive = Some(why);
                     }
                     i
                 }));
+            prev.evicted = evicted;
         }
     }
 }

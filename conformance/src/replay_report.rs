@@ -138,6 +138,13 @@ fn file_human(o: &mut String, f: &FileVerdicts, max_connections: usize) {
     for sk in &ing.skipped {
         let _ = writeln!(o, "  skipped {} frames: {}", sk.frames, sk.reason);
     }
+    if let Some(e) = &f.evictions {
+        let _ = writeln!(
+            o,
+            "  LIMIT --max-connections {} reached at frame {}: {} connections let go, {} of them still open (INCONCLUSIVE, evicted)",
+            e.limit, e.first_frame, e.connections, e.open
+        );
+    }
     for (ci, c) in f.connections.iter().enumerate() {
         if ci == max_connections {
             let _ = writeln!(

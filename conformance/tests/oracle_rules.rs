@@ -118,6 +118,7 @@ impl Script {
             stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
             vantage: VantageChoice::Auto,
             every_ladder: false,
+            limits: Default::default(),
         };
         let mut v = replay("script", &pcap[..], &opts);
         assert_eq!(v.ingest.error, None);

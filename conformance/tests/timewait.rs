@@ -20,6 +20,7 @@ fn replay(relative: &str) -> FileVerdicts {
         stack: StackChoice::Auto { fallback },
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        limits: Default::default(),
     };
     replay_path(&traces_dir().join(relative), &opts)
 }

@@ -421,6 +421,14 @@ struct ReplayArgs {
     /// With --diagram: every incarnation, conforming ones too.
     #[arg(long, requires = "diagram")]
     diagram_all: bool,
+    /// Connections replayed at once; beyond it the least recently active are let go
+    /// (closed ones first; an open one ends INCONCLUSIVE, `evicted`), counted in the report.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    max_connections: u64,
+    /// Hypotheses kept per connection after each segment; beyond it those assuming the
+    /// fewest losses are kept and the verdict says the bound was hit.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_hypotheses: u64,
 }
 
 /// `--vantage`.
@@ -486,6 +494,10 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             VantageArg::Middle => VantageChoice::Middle,
         },
         every_ladder: args.diagram_all,
+        limits: teardown_conformance::replay::Limits {
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            max_hypotheses: usize::try_from(args.max_hypotheses).unwrap_or(usize::MAX),
+        },
     };
     let files: Vec<_> = expand_inputs(&args.inputs)
         .iter()
@@ -569,6 +581,7 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
         },
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        limits: Default::default(),
     };
     let files: Vec<_> = expand_inputs(&args.inputs)
         .iter()
