@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use teardown_conformance::ingest::ingest;
 
+/// The allocator of the `teardown` binary, so that the numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// mimalloc: replay allocates and frees small hypothesis sets for every segment.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use teardown_conformance::artifacts::export_discoveries;
 use teardown_conformance::check_report::{self, Timings};
 use teardown_conformance::{envelope_report, graph_report};
