@@ -1933,7 +1933,7 @@ impl ConnectionReplay {
             }
         }
         let classification = classify(&cur, &log);
-        let held = time_wait_holder(&log);
+        let held = time_wait_holder(&log, &self.cfg);
         let time_wait = self.time_wait_spans(&log, best);
         if inc > 0 {
             self.end_time_wait_by_reopen(&log);
@@ -2177,10 +2177,12 @@ fn entered_time_wait(rule: Rule) -> bool {
 }
 
 /// 0 client, 1 server, 2 both.
-fn time_wait_holder(log: &[&LogEntry]) -> Option<usize> {
+/// Who held TIME-WAIT: the side whose step entered it — unless its description has no
+/// TIME-WAIT, where the same step deletes the TCB at once.
+fn time_wait_holder(log: &[&LogEntry], cfg: &[Config<u64>; 2]) -> Option<usize> {
     let mut held = [false; 2];
     for e in log {
-        if entered_time_wait(e.rule) {
+        if entered_time_wait(e.rule) && cfg[e.side].time_wait.is_some() {
             held[e.side] = true;
         }
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::oracle::{ConnectionVerdict, IncarnationVerdict, LadderRow, Verdict};
+use crate::oracle::{ConnectionVerdict, IncarnationVerdict, Inconclusive, LadderRow, Verdict};
 use crate::replay::FileVerdicts;
 
 /// What makes `replay` exit with status 1.
@@ -229,8 +229,12 @@ fn incarnation_human(o: &mut String, i: &IncarnationVerdict) {
             h.hazard, h.frame, h.section, h.summary
         );
     }
-    if i.hypothesis_bound_hit {
-        let _ = writeln!(o, "       the hypothesis bound was hit");
+    // Said once: the inconclusive reason may already be the bound.
+    if i.hypothesis_bound_hit && i.inconclusive != Some(Inconclusive::HypothesisBound) {
+        let _ = writeln!(
+            o,
+            "       the hypothesis bound was hit: the stories assuming the most losses were dropped (--max-hypotheses)"
+        );
     }
     if i.verdict == Verdict::Violation || !i.hazards.is_empty() {
         ladder(o, &i.ladder);
