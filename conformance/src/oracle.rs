@@ -1955,6 +1955,10 @@ impl ConnectionReplay {
         }
         self.old_tsval = self.last_tsval;
         let verdict = if cur.violation.is_some() {
+            // A broken rule stands on what was seen, even where the rest of the incarnation
+            // could not be judged (the reuse judgment of a SYN that also carried data, say):
+            // the report gives one verdict and its reason, not two.
+            cur.inconclusive = None;
             Verdict::Violation
         } else if cur.inconclusive.is_some() {
             Verdict::Inconclusive

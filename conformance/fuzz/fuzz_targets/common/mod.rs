@@ -2,10 +2,18 @@
 //! direction, flags, sequence and acknowledgment moves, payload length, time step and TTL;
 //! [`capture`] writes them as a real pcap (valid Ethernet/IP/TCP, checksums) so that the
 //! connection tracker and the oracle see plausible traffic, not only decoder rejects.
+//!
+//! The targets' bodies live here too ([`track_case`], [`replay_case`]), so that
+//! `conformance/tests/fuzz_regressions.rs` runs each input the campaigns found exactly as
+//! the target did.
 
 use std::net::SocketAddr;
 
+use teardown_conformance::ingest::ingest;
+use teardown_conformance::oracle::{VantageChoice, Verdict};
+use teardown_conformance::replay::{Limits, ReplayOptions, StackChoice, replay};
 use teardown_conformance::writer::{CapturedSegment, write_pcap};
+use teardown_model::builtins::builtins;
 use teardown_model::segment::{Flags, Ghost, Segment};
 
 /// Bytes per segment in the input.
@@ -16,15 +24,22 @@ pub fn capture(data: &[u8]) -> (Vec<u8>, usize) {
     let ipv6 = data.first().is_some_and(|b| b & 1 == 1);
     let endpoint = |host: u8, port: u16| -> SocketAddr {
         if ipv6 {
-            format!("[2001:db8::{}]:{port}", host + 1).parse().expect("address")
+            format!("[2001:db8::{}]:{port}", host + 1)
+                .parse()
+                .expect("address")
         } else {
-            format!("192.0.2.{}:{port}", host + 1).parse().expect("address")
+            format!("192.0.2.{}:{port}", host + 1)
+                .parse()
+                .expect("address")
         }
     };
     // Next sequence number of each side of each 4-tuple, from fixed ISNs.
     let mut next = [[0u32; 2]; 4];
     for (i, n) in next.iter_mut().enumerate() {
-        *n = [1_000_000 * (i as u32 + 1), 3_000_000_000u32.wrapping_add(i as u32 * 7)];
+        *n = [
+            1_000_000 * (i as u32 + 1),
+            3_000_000_000u32.wrapping_add(i as u32 * 7),
+        ];
     }
     let mut now: u64 = 1_700_000_000_000_000_000;
     let mut out = Vec::new();
@@ -78,4 +93,94 @@ pub fn capture(data: &[u8]) -> (Vec<u8>, usize) {
         segments += 1;
     }
     (out, segments)
+}
+
+/// The `connections` target: every segment is placed, in a connection and an incarnation
+/// that exist, and the summary agrees with the placements.
+pub fn track_case(data: &[u8]) {
+    let (pcap, segments) = capture(data);
+    if segments == 0 {
+        return;
+    }
+    let mut placed = 0usize;
+    let mut highest: Vec<usize> = Vec::new();
+    let summary = ingest("fuzz", &pcap[..], |_, p| {
+        placed += 1;
+        if p.connection >= highest.len() {
+            assert_eq!(p.connection, highest.len(), "connections numbered in order");
+            highest.push(p.incarnation);
+        }
+        assert!(
+            p.incarnation <= highest[p.connection] + 1,
+            "incarnations in order"
+        );
+        highest[p.connection] = highest[p.connection].max(p.incarnation);
+    });
+    assert_eq!(summary.error, None, "the writer's pcap reads cleanly");
+    assert_eq!(placed, segments);
+    assert_eq!(summary.connection_count, highest.len());
+    let incarnations: usize = highest.iter().map(|h| h + 1).sum();
+    assert_eq!(summary.incarnation_count, incarnations);
+}
+
+/// The `replay` target: the first byte chooses the description (a built-in, or `auto`),
+/// the vantage and whether every ladder is kept; the second, half the time, small limits;
+/// the rest is the traffic. Every incarnation's verdict agrees with its reason.
+pub fn replay_case(data: &[u8]) {
+    let [choice, limits, rest @ ..] = data else {
+        return;
+    };
+    let (choice, limits) = (*choice, *limits);
+    let (pcap, segments) = capture(rest);
+    if segments == 0 {
+        return;
+    }
+    let all = builtins();
+    let stack = if choice & 0x80 != 0 {
+        StackChoice::Auto {
+            fallback: all[0].stack.clone(),
+        }
+    } else {
+        StackChoice::Named(all[usize::from(choice & 0x0f) % all.len()].stack.clone())
+    };
+    let vantage = [
+        VantageChoice::Auto,
+        VantageChoice::Client,
+        VantageChoice::Server,
+        VantageChoice::Middle,
+    ][usize::from(choice >> 5 & 3)];
+    let opts = ReplayOptions {
+        stack,
+        vantage,
+        every_ladder: choice & 0x10 != 0,
+        // Small limits half the time, so that eviction and the hypothesis bound are hit.
+        limits: if limits & 0x80 != 0 {
+            Limits {
+                max_connections: usize::from(limits & 3) + 1,
+                max_hypotheses: usize::from(limits >> 2 & 0x1f) + 1,
+            }
+        } else {
+            Limits::default()
+        },
+    };
+    let v = replay("fuzz", &pcap[..], &opts);
+    assert_eq!(v.ingest.error, None);
+    if let Some(e) = v.evictions {
+        assert!(e.open <= e.connections && e.connections > 0, "{e:?}");
+    }
+    for c in &v.connections {
+        assert!(!c.incarnations.is_empty());
+        for i in &c.incarnations {
+            assert_eq!(
+                i.violation.is_some(),
+                i.verdict == Verdict::Violation,
+                "{i:?}"
+            );
+            assert_eq!(
+                i.inconclusive.is_some(),
+                i.verdict == Verdict::Inconclusive,
+                "{i:?}"
+            );
+        }
+    }
 }
