@@ -30,7 +30,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
 use teardown_model::endpoint::{
-    AppCall, Config, MAX_ACK_DELAY_NS, Role, State, Step, Tcb, TimerKind,
+    AppCall, Config, MAX_ACK_DELAY_NS, MAX_RTO_NS, Role, State, Step, Tcb, TimerKind,
 };
 use teardown_model::hazards::{Hazard, ReuseJudgment};
 use teardown_model::rules::Rule;
@@ -873,15 +873,6 @@ fn overdue(h: &Hypothesis, t: u64, at_host: [bool; 2]) -> Option<(usize, Emitted
             .map(|e| (side, *e))
     })
 }
-
-/// The longest one retransmission timeout can run on any stack: Linux caps it at
-/// `TCP_RTO_MAX` = 120 s (FreeBSD and macOS at 64 s, Windows at 60 s; RFC 6298 (2.5) lets the
-/// cap be no lower than 60 s), and its timer wheel fires a timeout that long up to 4.096 s
-/// late (kernel/time/timer.c: at HZ=1000, level 4 covers 32.8 s to 262 s in steps of 4096
-/// jiffies). A captured host whose retransmission timer — by the description's RTO, which
-/// the real RTT may stretch — came due this much before a later moment must have fired it by
-/// then.
-const MAX_RTO_NS: u64 = 120_000_000_000 + 4_096_000_000;
 
 /// Fires, at their deadlines, the retransmission timers of captured hosts that came due more
 /// than [`MAX_RTO_NS`] before `t`. A firing the description keeps silent (a FIN it does not

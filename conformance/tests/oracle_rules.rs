@@ -92,7 +92,16 @@ impl Script {
     /// [`Script::four_way`] up to the server's FIN: the client's final ACK is not sent
     /// yet (or, seen from the server, lost on the way).
     fn four_way_to_server_fin(&mut self) -> &mut Self {
-        self.c(0, S, 0, 0, 0)
+        self.four_way_to_server_fin_after(0)
+    }
+
+    /// [`Script::four_way`], its SYN `gap_ms` after the previous segment.
+    fn four_way_after(&mut self, gap_ms: u64) -> &mut Self {
+        self.four_way_to_server_fin_after(gap_ms).c(1, A, 12, 12, 0)
+    }
+
+    fn four_way_to_server_fin_after(&mut self, gap_ms: u64) -> &mut Self {
+        self.c(gap_ms, S, 0, 0, 0)
             .s(1, S | A, 0, 1, 0)
             .c(1, A, 1, 1, 0)
             .c(1, A, 1, 1, 10)
@@ -426,16 +435,7 @@ fn a_four_tuple_back_after_a_long_silence_is_a_new_incarnation_judged_on_its_own
         let mut s = Script::new(at_client, true);
         s.four_way()
             .reopen(C_ISN + 50_000_000, S_ISN + 50_000_000)
-            .c(3_600_000, S, 0, 0, 0)
-            .s(1, S | A, 0, 1, 0)
-            .c(1, A, 1, 1, 0)
-            .c(1, A, 1, 1, 10)
-            .s(1, A, 1, 11, 10)
-            .c(1, A, 11, 11, 0)
-            .c(5, F | A, 11, 11, 0)
-            .s(1, A, 11, 12, 0)
-            .s(5, F | A, 11, 12, 0)
-            .c(1, A, 12, 12, 0);
+            .four_way_after(3_600_000);
         let c = s.judge("linux");
         assert_eq!(c.incarnations.len(), 2, "{c:#?}");
         for (n, i) in c.incarnations.iter().enumerate() {

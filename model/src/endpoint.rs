@@ -166,6 +166,14 @@ const NS_PER_MS: u64 = 1_000_000;
 /// but may fold them into a later segment whose acknowledgment covers them.
 pub const MAX_ACK_DELAY_NS: u64 = 500 * NS_PER_MS;
 
+/// The longest one retransmission timeout can run on any stack: Linux caps it at
+/// `TCP_RTO_MAX` = 120 s (FreeBSD and macOS at 64 s, Windows at 60 s; RFC 6298 (2.5) lets the
+/// cap be no lower than 60 s), and its timer wheel fires a timeout that long up to 4.096 s
+/// late (kernel/time/timer.c: at HZ=1000, level 4 covers 32.8 s to 262 s in steps of 4096
+/// jiffies). A captured host whose retransmission timer — by the description's RTO, which
+/// the real RTT may stretch — came due this much before a later moment must have fired it by then.
+pub const MAX_RTO_NS: u64 = 120_000 * NS_PER_MS + 4_096 * NS_PER_MS;
+
 impl Config<u64> {
     /// The description at the replay scale: nanoseconds, a receive window wide enough for
     /// any real capture (the window is not what teardown replay judges), and the stack's own
