@@ -674,6 +674,22 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
         }
     }
     for call in calls {
+        // A TIME-WAIT whose timer is already due has ended by now: an OPEN at `t` meets the
+        // CLOSED TCB its expiry left (RFC 9293 §3.10.8), not a TIME-WAIT to replace — even
+        // where the description would let a connect replace one (tcp_tw_reuse).
+        if let AppCall::Connect { .. } = call
+            && tcb.state == State::TimeWait
+            && let Some(expiry) = tcb.on_timer(t, cfg)
+        {
+            let mut n = h.clone();
+            let due = tcb.timer.unwrap_or(t);
+            apply(&mut n, x, expiry, due, ctx);
+            if let Some(step) = n.world.tcb[x].on_app(call, t, cfg) {
+                apply(&mut n, x, step, t, ctx);
+                out.push(n);
+            }
+            continue;
+        }
         if let Some(step) = tcb.on_app(call, t, cfg) {
             let mut n = h.clone();
             apply(&mut n, x, step, t, ctx);

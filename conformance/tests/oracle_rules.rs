@@ -294,6 +294,27 @@ fn reuse_without_paws() {
     );
 }
 
+/// A description that lets connect() replace TIME-WAIT still lets TIME-WAIT end by its
+/// timer: a SYN from below the old sequence space 61 s into Linux's 60 s TIME-WAIT is a
+/// connect after expiry (RFC 9293 §3.10.8), not a reuse inside it. (The replay once
+/// preferred the replacing connect wherever the description allowed one; smoltcp's
+/// `tw-reuse-after-timewait` capture was judged `reuse-without-paws` by it.)
+#[test]
+fn connect_after_time_wait_expired_is_not_a_reuse_even_where_reuse_is_allowed() {
+    let mut late = Script::new(true, false);
+    late.four_way()
+        .reopen(C_ISN + 5, S_ISN + 100_000)
+        .c(61_000, S, 0, 0, 0)
+        .s(1, S | A, 0, 1, 0)
+        .c(1, A, 1, 1, 0);
+    let c = late.judge("tw-reuse-without-timestamps");
+    let second = c.incarnations.last().unwrap();
+    assert_ne!(second.verdict, Verdict::Violation, "{second:#?}");
+    let reuse = second.reuse.as_ref().expect("a reuse of the 4-tuple");
+    assert!(!reuse.inside_time_wait, "{reuse:#?}");
+    assert!(second.hazards.is_empty(), "{second:#?}");
+}
+
 /// RFC 9293 §3.10.2: SEND after CLOSE is an error; data after one's own FIN breaks
 /// `app-send`. Data before the FIN is the near miss.
 #[test]
