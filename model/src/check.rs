@@ -91,6 +91,8 @@ pub struct TraceStep {
 /// The verdict for one property.
 #[derive(Clone, Debug, Serialize)]
 pub struct PropertyVerdict {
+    /// The property's stable id (`final-ack-recovered`), as stack files and JUnit name it.
+    pub id: &'static str,
     /// The property's name (a sentence).
     pub name: &'static str,
     /// Its kind.
@@ -236,6 +238,7 @@ pub fn check(
             outcome
         };
         verdicts.push(PropertyVerdict {
+            id: crate::system::property_id(p.name),
             name: p.name,
             kind,
             outcome,

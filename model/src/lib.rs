@@ -5,9 +5,10 @@
 //! - [`endpoint`]: the TCB and the pure transition functions (RFC 9293 §3.10), generic over
 //!   the sequence-number space ([`seq`]) and time, each step naming the [`rules::Rule`] it
 //!   applied.
-//! - [`stack`]: the description of a stack's teardown knobs; [`builtins`]: the built-in
-//!   descriptions (rfc9293, linux, freebsd, …, and the unsafe variants) with their
-//!   expected verdicts.
+//! - [`stack`]: the description of a stack's teardown knobs; [`stack_file`]: stack
+//!   description files (TOML, schema 1), read with errors that give line and column;
+//!   [`builtins`]: the built-in descriptions (rfc9293, linux, freebsd, …, and the unsafe
+//!   variants), each such a file embedded in the crate, with their expected verdicts.
 //! - [`system`]: the checked system (a hand-written `stateright::Model`): two endpoints, a
 //!   lossy, reordering, duplicating network with segment lifetimes, discrete time, ghost
 //!   state, properties and witnesses.
@@ -35,4 +36,5 @@ pub mod rules;
 pub mod segment;
 pub mod seq;
 pub mod stack;
+pub mod stack_file;
 pub mod system;

@@ -4,10 +4,11 @@
 //! variants are values of the same type; each documents the RFC section, sysctl or source
 //! line it stands for (see `../shared/reference/tcp-teardown-notes.md`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How an RST is judged in the synchronized states (RFC 9293 §3.10.7.4, second check).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "kebab-case"))]
 pub enum RstCheck {
     /// RFC 793: any RST inside the receive window resets the connection.
     InWindow,
@@ -17,7 +18,8 @@ pub enum RstCheck {
 }
 
 /// What an acceptable RST does to TIME-WAIT.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "kebab-case"))]
 pub enum TimeWaitRst {
     /// RFC 9293 literal, Linux `tcp_rfc1337=0`: the RST deletes the TCB (assassination).
     Closes,
@@ -26,7 +28,8 @@ pub enum TimeWaitRst {
 }
 
 /// What a SYN arriving in a synchronized state does (RFC 9293 §3.10.7.4, fourth check).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "kebab-case"))]
 pub enum SynCheck {
     /// RFC 793: an in-window SYN resets the connection; out of window it gets an ACK.
     InWindowReset,
@@ -35,7 +38,8 @@ pub enum SynCheck {
 }
 
 /// What a SYN arriving in TIME-WAIT does.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "kebab-case"))]
 pub enum SynInTimeWait {
     /// As in any synchronized state ([`SynCheck`]): TIME-WAIT is never reopened.
     AsSynchronized,
@@ -46,7 +50,8 @@ pub enum SynInTimeWait {
 }
 
 /// How a host picks the ISN of a new incarnation of the same 4-tuple.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "kebab-case"))]
 pub enum IsnPolicy {
     /// Above every sequence number the host used on the 4-tuple. This is what the
     /// clock-driven ISN of RFC 9293 §3.4.1 gives under the RFC's own assumption that the
@@ -126,6 +131,9 @@ pub struct StackDescription {
     pub behaviour: Behaviour,
     /// Application calls that occur.
     pub events: AppEvents,
+    /// The ephemeral port range a client on this stack draws from, inclusive: what its
+    /// TIME-WAIT sockets use up (`teardown timewait`). Not part of the checked model.
+    pub ephemeral_ports: (u16, u16),
 }
 
 /// Parses a duration such as `500ms`, `1s`, `2.5s`, `2m`, `1h` into milliseconds.

@@ -73,6 +73,10 @@ pub const MAX_BOUNDS: Bounds = Bounds {
     tick_ms: 3_600_000,
 };
 
+/// The most retransmissions of one segment the checker explores (RFC 9293 §3.8.3 R2:
+/// a few minutes of backoff; Linux `tcp_retries2` is 15).
+pub const MAX_RETRIES: u8 = 15;
+
 /// Timer lengths in ticks, converted conservatively from the description.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 pub struct TickTimers {
@@ -131,8 +135,9 @@ impl TickTimers {
         ] {
             if let Some(ms) = ms.filter(|&ms| ms < tick_ms) {
                 return Err(ConfigError(format!(
-                    "{}: {what} is {ms} ms, shorter than one tick of {tick_ms} ms; use a tick of at most {ms} ms",
-                    stack.name
+                    "{}: {what} is {ms} ms, shorter than one tick of {tick_ms} ms; {}",
+                    stack.name,
+                    Self::tick_advice(stack)
                 )));
             }
         }
@@ -141,8 +146,9 @@ impl TickTimers {
         let check = |what: &str, ticks: u64| -> Result<Ticks, ConfigError> {
             if ticks > MAX_TICKS {
                 Err(ConfigError(format!(
-                    "{}: {what} is {ticks} ticks of {tick_ms} ms; at most {MAX_TICKS} can be explored — use a longer --tick",
-                    stack.name
+                    "{}: {what} is {ticks} ticks of {tick_ms} ms; at most {MAX_TICKS} can be explored (every tick of every timer is a state of its own); {}",
+                    stack.name,
+                    Self::tick_advice(stack)
                 )))
             } else {
                 Ok(ticks as Ticks)
@@ -160,6 +166,40 @@ impl TickTimers {
                 .map(|ms| check("FIN-WAIT-2", down(ms)))
                 .transpose()?,
         })
+    }
+}
+
+impl TickTimers {
+    /// Which ticks can represent the description: at most as long as the shortest timer
+    /// rounded down (TIME-WAIT, FIN-WAIT-2), at least a 64th of the longest one.
+    fn tick_advice(stack: &StackDescription) -> String {
+        let t = &stack.timers;
+        let named = [
+            ("MSL", Some(t.msl_ms)),
+            ("TIME-WAIT", t.time_wait_ms),
+            ("RTO", Some(t.rto_ms)),
+            ("FIN-WAIT-2", t.fin_wait_2_ms),
+        ];
+        let (long_name, longest) = named
+            .iter()
+            .filter_map(|(n, ms)| ms.map(|ms| (*n, ms)))
+            .max_by_key(|(_, ms)| *ms)
+            .unwrap_or(("MSL", t.msl_ms));
+        let lo = longest.div_ceil(MAX_TICKS).max(1);
+        let shortest = named[1..]
+            .iter()
+            .step_by(2)
+            .filter_map(|(n, ms)| ms.map(|ms| (*n, ms)))
+            .min_by_key(|(_, ms)| *ms);
+        match shortest {
+            Some((_, hi)) if hi >= lo => {
+                format!("use a tick between {lo} ms and {hi} ms")
+            }
+            Some((short_name, hi)) => format!(
+                "no tick fits: {long_name} ({longest} ms) is more than {MAX_TICKS} times {short_name} ({hi} ms), which must be at least one tick — shorten {long_name} (the MSL of the network the stack runs on: a LAN's is seconds) or lengthen {short_name}"
+            ),
+            None => format!("use a tick of at least {lo} ms"),
+        }
     }
 }
 
@@ -383,6 +423,12 @@ impl TeardownModel {
             return Err(ConfigError(format!(
                 "bounds out of range: losses ≤ {}, dups ≤ {}, delays ≤ {}, data ≤ {}, incarnations ≤ {}",
                 m.losses, m.dups, m.delays, m.data, m.incarnations
+            )));
+        }
+        if stack.timers.max_retries > MAX_RETRIES {
+            return Err(ConfigError(format!(
+                "{}: max_retries is {}; at most {MAX_RETRIES} retransmissions can be explored",
+                stack.name, stack.timers.max_retries
             )));
         }
         if bounds.incarnations == 0 {
@@ -804,6 +850,39 @@ pub const WITNESSES: [&str; 9] = [
     W_PAWS,
     W_ASSASSINATED,
 ];
+
+/// Stable short ids of the properties and witnesses, as stack files, JUnit reports and
+/// JSON name them: `(id, name)`, properties first, in report order.
+pub const PROPERTY_IDS: [(&str, &str); 15] = [
+    ("final-ack-recovered", P_FINAL_ACK),
+    ("old-segment-never-accepted", P_OLD_ACCEPTED),
+    ("old-segment-never-delivered", P_OLD_DELIVERED),
+    ("close-delivers-data", P_DATA),
+    ("no-ack-loop", P_NO_ACK_LOOP),
+    ("both-reach-closed", P_BOTH_CLOSED),
+    ("lost-final-ack-recovered", W_LOST_FINAL_ACK),
+    ("simultaneous-close", W_SIMULTANEOUS),
+    ("fin-wait-1-to-time-wait", W_FW1_TW),
+    ("half-close", W_HALF_CLOSE),
+    ("time-wait-restarted", W_TW_RESTART),
+    ("new-incarnation", W_NEW_INCARNATION),
+    ("duplicate-rejected-by-window", W_OLD_DUP_WINDOW),
+    ("old-segment-rejected-by-paws", W_PAWS),
+    ("time-wait-assassinated", W_ASSASSINATED),
+];
+
+/// The stable id of a property or witness name (the name itself if it has none).
+pub fn property_id(name: &'static str) -> &'static str {
+    PROPERTY_IDS
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map_or(name, |(id, _)| id)
+}
+
+/// The property or witness name with this stable id.
+pub fn property_by_id(id: &str) -> Option<&'static str> {
+    PROPERTY_IDS.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
 
 impl Model for TeardownModel {
     type State = SystemState;
