@@ -1,4 +1,4 @@
-//! Reports of `teardown check`: human text and JSON. Rendering only; the verdicts come
+//! Reports of `teardown check`: human text, JSON and JUnit XML. Rendering only; the verdicts come
 //! from `teardown_model::check`.
 
 use std::fmt::Write as _;
@@ -210,4 +210,78 @@ pub fn json(reports: &[CheckReport], timings: Timings) -> String {
         })
         .collect();
     serde_json::to_string_pretty(&items).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// JUnit XML: a test suite per stack, a test case per property and witness. A verdict that
+/// differs from the stack's expectation is a failure carrying the shortest counterexample
+/// (or, for a witness that was required, what was not found); an exploration stopped at
+/// `--max-states` is an error; a counterexample that was expected is a pass with the
+/// counterexample in `system-out`, so CI shows what the stack is known to allow.
+pub fn junit(reports: &[CheckReport], timings: Timings) -> String {
+    use crate::replay_report::xml_escape;
+    let failures = |r: &CheckReport| r.verdicts.iter().filter(|v| v.unexpected()).count();
+    let total_tests: usize = reports.iter().map(|r| r.verdicts.len()).sum();
+    let total_failures: usize = reports.iter().map(failures).sum();
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        o,
+        "<testsuites name=\"teardown check\" tests=\"{total_tests}\" failures=\"{total_failures}\">"
+    );
+    for r in reports {
+        let time = match timings {
+            Timings::Show => format!(" time=\"{:.3}\"", r.elapsed.as_secs_f64()),
+            Timings::Redact => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\"{time}>",
+            xml_escape(&r.stack),
+            r.verdicts.len(),
+            failures(r),
+            usize::from(r.truncated),
+        );
+        let b = &r.bounds;
+        let _ = writeln!(
+            o,
+            "    <properties><property name=\"bounds\" value=\"losses {}, dups {}, delays {}, incarnations {}, data {}, tick {} ms\"/><property name=\"unique states\" value=\"{}\"/></properties>",
+            b.losses, b.dups, b.delays, b.incarnations, b.data, b.tick_ms, r.unique
+        );
+        for v in &r.verdicts {
+            let kind = match v.kind {
+                Kind::Always => "always",
+                Kind::Eventually => "eventually",
+                Kind::Sometimes => "sometimes",
+            };
+            let _ = write!(
+                o,
+                "    <testcase name=\"{}: {}\" classname=\"{}.{kind}\">",
+                v.id,
+                xml_escape(v.name),
+                xml_escape(&r.stack)
+            );
+            let mut trace = String::new();
+            trace_text(&mut trace, v);
+            if v.outcome == Outcome::Unknown {
+                let _ = write!(
+                    o,
+                    "<error message=\"exploration stopped at --max-states before a verdict\"/>"
+                );
+            } else if v.unexpected() {
+                let expected = v.expected.map_or("holds", short);
+                let _ = write!(
+                    o,
+                    "<failure message=\"{} (expected {expected})\" type=\"{}\">{}</failure>",
+                    short(v.outcome),
+                    short(v.outcome),
+                    xml_escape(&trace)
+                );
+            } else if !trace.is_empty() {
+                let _ = write!(o, "<system-out>{}</system-out>", xml_escape(&trace));
+            }
+            o.push_str("</testcase>\n");
+        }
+        o.push_str("  </testsuite>\n");
+    }
+    o.push_str("</testsuites>\n");
+    o
 }

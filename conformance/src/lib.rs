@@ -17,5 +17,6 @@ pub mod oracle;
 pub mod replay;
 pub mod replay_report;
 pub mod report;
+pub mod stacks;
 pub mod timewait;
 pub mod writer;

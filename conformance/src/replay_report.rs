@@ -273,7 +273,7 @@ fn ladder(o: &mut String, rows: &[LadderRow]) {
     }
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -13,28 +13,33 @@ use std::net::IpAddr;
 use serde::Serialize;
 use teardown_model::builtins::builtin;
 use teardown_model::hazards::Hazard;
+use teardown_model::stack::StackDescription;
 
 use crate::oracle::{IncarnationVerdict, TimeWaitEnd};
 use crate::replay::FileVerdicts;
 
-/// The ephemeral port range a client stack draws from, inclusive, and where that comes from.
-pub fn default_port_range(stack: &str) -> ((u16, u16), &'static str) {
-    match stack {
-        // ip-sysctl.rst, net.ipv4.ip_local_port_range default.
-        "linux" => ((32768, 60999), "Linux ip_local_port_range default"),
-        // netsh int ipv4 show dynamicport tcp (Vista and later); FreeBSD
-        // net.inet.ip.portrange.first/last; XNU the same; RFC 6335 §6 for everything else.
-        "windows" => ((49152, 65535), "Windows dynamic port range default"),
-        "freebsd" | "macos" => ((49152, 65535), "BSD net.inet.ip.portrange default"),
-        _ => ((49152, 65535), "RFC 6335 §6 dynamic ports"),
-    }
-}
+/// RFC 6335 §6: the dynamic ports, for a host whose stack has no description.
+const DYNAMIC_PORTS: (u16, u16) = (49152, 65535);
 
 /// Options of `teardown timewait`.
 #[derive(Clone, Debug, Default)]
 pub struct TimeWaitOptions {
-    /// The client's ephemeral port range; `None`: the client stack's default.
+    /// The client's ephemeral port range; `None`: the client stack's (its description's
+    /// `[host] ephemeral_ports`).
     pub port_range: Option<(u16, u16)>,
+    /// The description `--stack` named, built-in or file; `None` with `auto`, where each
+    /// host's stack is the built-in its fingerprint picked.
+    pub stack: Option<StackDescription>,
+}
+
+impl TimeWaitOptions {
+    /// The description of the stack called `name` in the replay's verdicts.
+    fn describe(&self, name: &str) -> Option<StackDescription> {
+        match &self.stack {
+            Some(s) if s.name == name => Some(s.clone()),
+            _ => builtin(name).map(|b| b.stack),
+        }
+    }
 }
 
 /// TIME-WAIT pressure of one (holder, peer, service port).
@@ -254,15 +259,25 @@ fn pressure(
             (peak, peak_at) = (n, t);
         }
     }
-    let time_wait_s = builtin(&a.stack)
-        .and_then(|b| b.stack.timers.time_wait_ms)
+    let time_wait_s = opts
+        .describe(&a.stack)
+        .and_then(|s| s.timers.time_wait_ms)
         .map_or(0.0, |ms| ms as f64 / 1000.0);
     let (range, source) = match opts.port_range {
         Some(r) => (r, "--port-range".to_string()),
-        None => {
-            let (r, why) = default_port_range(&a.client_stack);
-            (r, format!("{why} (client stack {})", a.client_stack))
-        }
+        None => match opts.describe(&a.client_stack) {
+            Some(s) => (
+                s.ephemeral_ports,
+                format!("client stack {}: [host] ephemeral_ports", a.client_stack),
+            ),
+            None => (
+                DYNAMIC_PORTS,
+                format!(
+                    "RFC 6335 §6 dynamic ports (client stack {} has no description)",
+                    a.client_stack
+                ),
+            ),
+        },
     };
     let ports = u32::from(range.1.saturating_sub(range.0)) + 1;
     a.openings.sort_unstable();

@@ -118,6 +118,7 @@ fn burst_report_is_stable() {
 fn a_narrow_port_range_is_exhausted_at_the_observed_rate() {
     let opts = TimeWaitOptions {
         port_range: Some((40000, 40999)),
+        stack: None,
     };
     let r = timewait::analyse(&[replay("linux/captures/burst.client.pcap")], &opts);
     let row = &r.pairs[0];

@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use teardown_conformance::artifacts::export_discoveries;
 use teardown_conformance::check_report::{self, Timings};
+use teardown_conformance::stacks::{self, LoadedStack};
 use teardown_conformance::{envelope_report, graph_report};
-use teardown_model::builtins::{builtin, builtin_names};
+use teardown_model::builtins::builtin_names;
 use teardown_model::check::{CheckOptions, check, expectations};
 use teardown_model::graph::{self, DEFAULT_MAX_STATES, enumerate};
 use teardown_model::stack::{IsnPolicy, parse_duration_ms};
@@ -49,6 +50,53 @@ enum Command {
     /// Serve stateright's Explorer web UI to walk a stack's state space step by step.
     #[command(long_about = EXPLORE_LONG_ABOUT)]
     Explore(ExploreArgs),
+    /// Stack descriptions: list the built-ins, or show one (or a stack file) fully resolved.
+    #[command(subcommand, long_about = STACK_LONG_ABOUT)]
+    Stack(StackCommand),
+}
+
+const STACK_LONG_ABOUT: &str = "\
+Stack descriptions: the built-ins, and your own as a TOML file.
+
+Wherever a command takes --stack NAME it also takes --stack FILE: a stack description file
+(schema 1, documented in docs/stack-files.md) that may `extends = \"linux\"` (any built-in)
+and override what differs. `show` prints the fully resolved description as a stack file of
+its own, with every duration in ticks and how it was rounded.
+
+Examples:
+  teardown stack list
+  teardown stack show linux
+  teardown stack show examples/stacks/zephyr-like.toml
+  teardown stack show my-stack.toml --format json
+
+Exit status: 0, or 2 when the stack file is invalid (the error gives file, line and
+column) or on bad usage.";
+
+/// `teardown stack …`.
+#[derive(Subcommand, Debug)]
+enum StackCommand {
+    /// List the built-in stack descriptions.
+    List,
+    /// Print a built-in or a stack file fully resolved (as a stack file, or JSON).
+    Show(StackShowArgs),
+}
+
+/// Output format of `stack show`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum StackFormat {
+    Toml,
+    Json,
+}
+
+/// Arguments of `teardown stack show`.
+#[derive(Args, Debug)]
+struct StackShowArgs {
+    /// A built-in name or the path of a stack file.
+    #[arg(value_name = "NAME|FILE")]
+    stack: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StackFormat::Toml)]
+    format: StackFormat,
 }
 
 const TIMEWAIT_LONG_ABOUT: &str = "\
@@ -87,9 +135,9 @@ struct TimewaitArgs {
     /// Capture files or directories (pcap, pcapng, gzip-compressed).
     #[arg(value_name = "FILE|DIR", required = true)]
     inputs: Vec<PathBuf>,
-    /// Stack description whose TIME-WAIT rules time the intervals (a built-in name), or
-    /// `auto`: per endpoint from its SYN's fingerprint.
-    #[arg(long, default_value = "auto")]
+    /// Stack description whose TIME-WAIT rules time the intervals (a built-in name or a
+    /// stack file), or `auto`: per endpoint from its SYN's fingerprint.
+    #[arg(long, value_name = "NAME|FILE|auto", default_value = "auto")]
     stack: String,
     /// The client's ephemeral port range, LO-HI (default: the client stack's).
     #[arg(long, value_name = "LO-HI", value_parser = parse_port_range)]
@@ -152,8 +200,8 @@ enum EnvelopeFormat {
 /// Arguments of `teardown envelope`.
 #[derive(Args, Debug)]
 struct EnvelopeArgs {
-    /// Built-in stack whose other knobs every point uses.
-    #[arg(long, value_name = "NAME", default_value = "rfc9293")]
+    /// Stack whose other knobs every point uses: a built-in name or a stack file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "rfc9293")]
     stack: String,
     /// MSL range in ticks, e.g. 1..4 or 2.
     #[arg(long, value_name = "A..B", default_value = "2", value_parser = parse_range_u16)]
@@ -254,9 +302,13 @@ Examples:
   teardown check --stack linux              # one stack, with its default bounds
   teardown check --stack short-time-wait --losses 0 --dups 1
   teardown check --stack rfc9293+rfc1337 --format json
+  teardown check --stack my-stack.toml --format junit > check.xml   # your own stack
+
+A stack file (docs/stack-files.md) may state what the checker must find in [expect]; a
+property it does not list must hold.
 
 Exit status: 0 when every verdict is the expected one, 1 when any differs (for a stack
-without expectations: any violated property), 2 on bad usage.";
+without expectations: any violated property), 2 on bad usage or an invalid stack file.";
 
 const REPLAY_LONG_ABOUT: &str = "\
 Replay pcap/pcapng captures through the model and judge each connection's teardown.
@@ -264,6 +316,7 @@ Replay pcap/pcapng captures through the model and judge each connection's teardo
 Examples:
   teardown replay capture.pcap
   teardown replay --stack linux --format json traces/linux/
+  teardown replay --stack my-stack.toml --format junit captures/ > replay.xml
   teardown replay --connections traces/third-party/   # connections and incarnations only
 
 Each connection incarnation is replayed through the model's endpoint rules, keeping every
@@ -300,13 +353,14 @@ Examples:
 enum CheckFormat {
     Human,
     Json,
+    Junit,
 }
 
 /// Arguments of `teardown check`.
 #[derive(Args, Debug)]
 struct CheckArgs {
-    /// Built-in stack description to check (repeatable).
-    #[arg(long = "stack", value_name = "NAME")]
+    /// Stack to check: a built-in name or a stack file (repeatable).
+    #[arg(long = "stack", value_name = "NAME|FILE")]
     stacks: Vec<String>,
     /// Check every built-in stack and print the verdict table.
     #[arg(long)]
@@ -339,8 +393,8 @@ struct CheckArgs {
 /// Arguments of `teardown explore`.
 #[derive(Args, Debug)]
 struct ExploreArgs {
-    /// Built-in stack description to explore.
-    #[arg(long, value_name = "NAME")]
+    /// Stack to explore: a built-in name or a stack file.
+    #[arg(long, value_name = "NAME|FILE")]
     stack: String,
     #[command(flatten)]
     bounds: BoundArgs,
@@ -402,9 +456,10 @@ struct ReplayArgs {
     /// Capture files or directories (pcap, pcapng, gzip-compressed).
     #[arg(value_name = "FILE|DIR", required = true)]
     inputs: Vec<PathBuf>,
-    /// Stack description to judge against (a built-in name), or `auto`: per endpoint from
-    /// its SYN's fingerprint (initial TTL, window, timestamps), printed with the reason.
-    #[arg(long, default_value = "auto")]
+    /// Stack description to judge against (a built-in name or a stack file), or `auto`:
+    /// per endpoint from its SYN's fingerprint (initial TTL, window, timestamps), printed
+    /// with the reason.
+    #[arg(long, value_name = "NAME|FILE|auto", default_value = "auto")]
     stack: String,
     /// Where the capture was taken: `auto` infers it per connection from TTL / hop limit.
     #[arg(long, value_enum, default_value_t = VantageArg::Auto)]
@@ -464,8 +519,8 @@ enum GraphFormat {
 /// Arguments of `teardown graph`.
 #[derive(Args, Debug)]
 struct GraphArgs {
-    /// Built-in stack description.
-    #[arg(long, value_name = "NAME")]
+    /// Stack: a built-in name or a stack file.
+    #[arg(long, value_name = "NAME|FILE")]
     stack: String,
     /// Bounds; unset ones take `graph`'s small defaults (losses 1, dups 0, delays 1,
     /// incarnations 2, data 1, the stack's tick), not `check`'s.
@@ -543,21 +598,84 @@ fn run_replay(args: &ReplayArgs) -> u8 {
     )
 }
 
-/// `--stack NAME|auto` of `replay` and `timewait`.
+/// `--stack NAME|FILE|auto` of `replay` and `timewait`.
 fn stack_choice(name: &str) -> Result<teardown_conformance::replay::StackChoice, u8> {
     use teardown_conformance::replay::StackChoice;
     let lookup = if name == "auto" { "rfc9293" } else { name };
-    let Some(b) = builtin(lookup) else {
-        return Err(usage_error(&format!(
-            "unknown stack `{name}`; built-ins: auto, {}",
-            builtin_names().join(", ")
-        )));
-    };
+    let loaded = load_stack(lookup)?;
     Ok(if name == "auto" {
-        StackChoice::Auto { fallback: b.stack }
+        StackChoice::Auto {
+            fallback: loaded.spec.stack,
+        }
     } else {
-        StackChoice::Named(b.stack)
+        StackChoice::Named(loaded.spec.stack)
     })
+}
+
+/// `--stack NAME|FILE`, or the exit status of the error it printed.
+fn load_stack(arg: &str) -> Result<LoadedStack, u8> {
+    stacks::load(arg).map_err(|e| usage_error(&e))
+}
+
+/// Says on standard error how a stack file's timers became ticks.
+fn warn_ticks(command: &str, stack: &LoadedStack, tick_ms: u64) {
+    for w in stack.tick_warnings(tick_ms) {
+        eprintln!("teardown {command}: warning: {w}");
+    }
+}
+
+fn run_stack(cmd: &StackCommand) -> u8 {
+    use teardown_model::stack_file::{embedded_names, to_toml};
+    match cmd {
+        StackCommand::List => {
+            let mut out = String::new();
+            for name in embedded_names() {
+                if let Ok(s) = stacks::load(name) {
+                    let extends = s
+                        .extends
+                        .first()
+                        .map_or(String::new(), |e| format!(" (extends {e})"));
+                    out.push_str(&format!("{name:<28} {}{extends}\n", s.spec.stack.summary));
+                }
+            }
+            emit(&out);
+            0
+        }
+        StackCommand::Show(args) => {
+            let loaded = match load_stack(&args.stack) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            match args.format {
+                StackFormat::Toml => emit(&to_toml(&loaded.spec, &loaded.extends)),
+                StackFormat::Json => {
+                    let ticks = teardown_model::system::TickTimers::convert(
+                        &loaded.spec.stack,
+                        loaded.spec.bounds.tick_ms,
+                    )
+                    .ok();
+                    let value = serde_json::json!({
+                        "origin": loaded.origin(),
+                        "extends": loaded.extends,
+                        "spec": loaded.spec,
+                        "ticks": ticks,
+                        "rounding": teardown_model::stack_file::tick_rounding(
+                            &loaded.spec.stack,
+                            loaded.spec.bounds.tick_ms,
+                        ),
+                    });
+                    match serde_json::to_string_pretty(&value) {
+                        Ok(j) => emit(&(j + "\n")),
+                        Err(e) => {
+                            eprintln!("teardown stack: {e}");
+                            return 2;
+                        }
+                    }
+                }
+            }
+            0
+        }
+    }
 }
 
 fn run_timewait(args: &TimewaitArgs) -> u8 {
@@ -595,6 +713,10 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
         &files,
         &TimeWaitOptions {
             port_range: args.port_range,
+            stack: match &opts.stack {
+                teardown_conformance::replay::StackChoice::Named(s) => Some(s.clone()),
+                teardown_conformance::replay::StackChoice::Auto { .. } => None,
+            },
         },
     );
     let text = match args.format {
@@ -697,16 +819,16 @@ fn run_check(args: &CheckArgs) -> u8 {
     }
     let mut reports = Vec::new();
     for name in &names {
-        let Some(b) = builtin(name) else {
-            return usage_error(&format!(
-                "check: unknown stack `{name}`; built-ins: {}",
-                builtin_names().join(", ")
-            ));
+        let loaded = match load_stack(name) {
+            Ok(l) => l,
+            Err(code) => return code,
         };
+        let b = &loaded.spec;
         let bounds = match args.bounds.apply(b.bounds) {
             Ok(x) => x,
             Err(e) => return usage_error(&e),
         };
+        warn_ticks("check", &loaded, bounds.tick_ms);
         let model = match TeardownModel::new(b.stack.clone(), bounds) {
             Ok(m) => m,
             Err(e) => return usage_error(&format!("check: {e}")),
@@ -750,6 +872,7 @@ fn run_check(args: &CheckArgs) -> u8 {
         }
         CheckFormat::Human => {}
         CheckFormat::Json => println!("{}", check_report::json(&reports, Timings::Show)),
+        CheckFormat::Junit => emit(&check_report::junit(&reports, Timings::Show)),
     }
     u8::from(!reports.iter().all(|r| r.as_expected()))
 }
@@ -757,17 +880,16 @@ fn run_check(args: &CheckArgs) -> u8 {
 fn run_explore(args: &ExploreArgs) -> u8 {
     use stateright::Model;
     use std::net::ToSocketAddrs;
-    let Some(b) = builtin(&args.stack) else {
-        return usage_error(&format!(
-            "explore: unknown stack `{}`; built-ins: {}",
-            args.stack,
-            builtin_names().join(", ")
-        ));
+    let loaded = match load_stack(&args.stack) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
+    let b = &loaded.spec;
     let bounds = match args.bounds.apply(b.bounds) {
         Ok(x) => x,
         Err(e) => return usage_error(&e),
     };
+    warn_ticks("explore", &loaded, bounds.tick_ms);
     let model = match TeardownModel::new(b.stack.clone(), bounds) {
         Ok(m) => m,
         Err(e) => return usage_error(&format!("explore: {e}")),
@@ -791,17 +913,16 @@ fn run_explore(args: &ExploreArgs) -> u8 {
 }
 
 fn run_graph(args: &GraphArgs) -> u8 {
-    let Some(b) = builtin(&args.stack) else {
-        return usage_error(&format!(
-            "graph: unknown stack `{}`; built-ins: {}",
-            args.stack,
-            builtin_names().join(", ")
-        ));
+    let loaded = match load_stack(&args.stack) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
+    let b = &loaded.spec;
     let bounds = match args.bounds.apply(graph::default_bounds(b.bounds.tick_ms)) {
         Ok(x) => x,
         Err(e) => return usage_error(&e),
     };
+    warn_ticks("graph", &loaded, bounds.tick_ms);
     let model = match TeardownModel::new(b.stack.clone(), bounds) {
         Ok(m) => m,
         Err(e) => return usage_error(&format!("graph: {e}")),
@@ -834,13 +955,11 @@ fn run_graph(args: &GraphArgs) -> u8 {
 
 fn run_envelope(args: &EnvelopeArgs) -> u8 {
     use teardown_model::envelope::{EnvelopeOptions, Grid, envelope};
-    let Some(b) = builtin(&args.stack) else {
-        return usage_error(&format!(
-            "envelope: unknown stack `{}`; built-ins: {}",
-            args.stack,
-            builtin_names().join(", ")
-        ));
+    let loaded = match load_stack(&args.stack) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
+    let b = loaded.spec;
     let tick_ms = match &args.tick {
         Some(t) => match parse_duration_ms(t) {
             Ok(ms) => ms,
@@ -910,6 +1029,7 @@ fn main() -> ExitCode {
         Command::Envelope(args) => run_envelope(&args),
         Command::Timewait(args) => run_timewait(&args),
         Command::Explore(args) => run_explore(&args),
+        Command::Stack(cmd) => run_stack(&cmd),
     };
     ExitCode::from(code)
 }
