@@ -434,6 +434,25 @@ fn stacks_for(
     }
 }
 
+/// Replays several capture files, up to `jobs` at once (one per core: each file is replayed
+/// by one thread, start to end, so a file's verdicts never depend on the others or on
+/// `jobs`); the reports come back in the order of `paths`.
+pub fn replay_paths(
+    paths: &[std::path::PathBuf],
+    opts: &ReplayOptions,
+    jobs: usize,
+) -> Vec<FileVerdicts> {
+    use rayon::prelude::*;
+    if jobs <= 1 || paths.len() <= 1 {
+        return paths.iter().map(|p| replay_path(p, opts)).collect();
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) => pool.install(|| paths.par_iter().map(|p| replay_path(p, opts)).collect()),
+        // No threads to be had: one file after another gives the same reports.
+        Err(_) => paths.iter().map(|p| replay_path(p, opts)).collect(),
+    }
+}
+
 /// Replays one capture file; an unopenable file is a report with an error.
 pub fn replay_path(path: &Path, opts: &ReplayOptions) -> FileVerdicts {
     let label = path.display().to_string();

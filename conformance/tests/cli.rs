@@ -20,7 +20,7 @@ fn help_lists_every_subcommand() {
     assert!(out.status.success());
     let text = stdout(&out);
     for sub in [
-        "check", "replay", "graph", "envelope", "timewait", "explore",
+        "check", "replay", "graph", "envelope", "timewait", "explore", "stack",
     ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(sub)),
@@ -42,7 +42,7 @@ fn version_names_the_crate_version() {
 #[test]
 fn every_subcommand_has_help_with_examples() {
     for sub in [
-        "check", "replay", "graph", "envelope", "timewait", "explore",
+        "check", "replay", "graph", "envelope", "timewait", "explore", "stack",
     ] {
         let out = teardown(&[sub, "--help"]);
         assert!(out.status.success(), "`{sub} --help` failed");
@@ -246,4 +246,38 @@ fn check_emits_captures_and_diagrams_that_replay_closes_the_loop_on() {
 fn replay_diagram_all_needs_diagram() {
     let out = teardown(&["replay", "--diagram-all", "x.pcap"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A reader that stops early (`| head`, `| grep -m1`) ends the output quietly: no panic
+/// on the closed pipe, whichever subcommand wrote it.
+#[test]
+fn a_closed_pipe_ends_the_output_without_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for args in [
+        &["replay", "--connections", "traces/linux/captures"][..],
+        &["replay", "traces/smoltcp/captures"][..],
+        &["graph", "--stack", "rfc9293", "--format", "dot"][..],
+        &["stack", "show", "linux"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_teardown"))
+            .args(args)
+            .current_dir(root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = [0u8; 1];
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_exact(&mut first)
+            .expect("some output");
+        // The read end is dropped here: the rest of the output meets a closed pipe.
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }

@@ -148,6 +148,9 @@ struct TimewaitArgs {
     /// Also draw the TIME-WAIT count over time of the top pairs, as SVG or PNG (by extension).
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<PathBuf>,
+    /// Files replayed at once (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    jobs: Option<u64>,
 }
 
 /// `LO-HI`, 1 <= LO <= HI <= 65535.
@@ -488,6 +491,16 @@ struct ReplayArgs {
     /// fewest losses are kept and the verdict says the bound was hit.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_hypotheses: u64,
+    /// Files replayed at once (default: one per core). Each file is replayed start to end
+    /// by one thread, so the report does not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    jobs: Option<u64>,
+}
+
+/// `--jobs`, or one per core.
+fn jobs(arg: Option<u64>) -> usize {
+    arg.and_then(|n| usize::try_from(n).ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// `--vantage`.
@@ -537,7 +550,7 @@ struct GraphArgs {
 /// `teardown replay`: every connection of every capture judged by the oracle.
 fn run_replay(args: &ReplayArgs) -> u8 {
     use teardown_conformance::oracle::VantageChoice;
-    use teardown_conformance::replay::{ReplayOptions, replay_path};
+    use teardown_conformance::replay::{ReplayOptions, replay_paths};
     use teardown_conformance::replay_report::{self, FailOn};
     use teardown_conformance::report::expand_inputs;
     let stack = match stack_choice(&args.stack) {
@@ -558,10 +571,7 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             max_hypotheses: usize::try_from(args.max_hypotheses).unwrap_or(usize::MAX),
         },
     };
-    let files: Vec<_> = expand_inputs(&args.inputs)
-        .iter()
-        .map(|p| replay_path(p, &opts))
-        .collect();
+    let files = replay_paths(&expand_inputs(&args.inputs), &opts, jobs(args.jobs));
     let text = match args.format {
         ReplayFormat::Human => replay_report::to_human(&files),
         ReplayFormat::Json => match replay_report::to_json(&files) {
@@ -680,7 +690,7 @@ fn run_stack(cmd: &StackCommand) -> u8 {
 
 fn run_timewait(args: &TimewaitArgs) -> u8 {
     use teardown_conformance::oracle::VantageChoice;
-    use teardown_conformance::replay::{ReplayOptions, replay_path};
+    use teardown_conformance::replay::{ReplayOptions, replay_paths};
     use teardown_conformance::report::expand_inputs;
     use teardown_conformance::timewait::{self, TimeWaitOptions};
     let plot_kind = match &args.plot {
@@ -705,10 +715,7 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
         every_ladder: false,
         limits: Default::default(),
     };
-    let files: Vec<_> = expand_inputs(&args.inputs)
-        .iter()
-        .map(|p| replay_path(p, &opts))
-        .collect();
+    let files = replay_paths(&expand_inputs(&args.inputs), &opts, jobs(args.jobs));
     let report = timewait::analyse(
         &files,
         &TimeWaitOptions {
@@ -769,7 +776,7 @@ fn replay_connections(args: &ReplayArgs) -> u8 {
             return 2;
         }
     };
-    print!("{text}");
+    emit(&text);
     report::exit_status(&summaries)
 }
 
@@ -840,8 +847,7 @@ fn run_check(args: &CheckArgs) -> u8 {
         };
         let report = check(&model, Some(&expected), opts);
         if args.format == CheckFormat::Human {
-            print!("{}", check_report::human(&report, Timings::Show));
-            println!();
+            emit(&(check_report::human(&report, Timings::Show) + "\n"));
         }
         if args.emit_pcap.is_some() || args.diagram.is_some() {
             match export_discoveries(
@@ -868,10 +874,10 @@ fn run_check(args: &CheckArgs) -> u8 {
     }
     match args.format {
         CheckFormat::Human if reports.len() > 1 => {
-            print!("{}", check_report::table(&reports, Timings::Show))
+            emit(&check_report::table(&reports, Timings::Show))
         }
         CheckFormat::Human => {}
-        CheckFormat::Json => println!("{}", check_report::json(&reports, Timings::Show)),
+        CheckFormat::Json => emit(&(check_report::json(&reports, Timings::Show) + "\n")),
         CheckFormat::Junit => emit(&check_report::junit(&reports, Timings::Show)),
     }
     u8::from(!reports.iter().all(|r| r.as_expected()))
@@ -939,11 +945,11 @@ fn run_graph(args: &GraphArgs) -> u8 {
         }
     };
     match args.format {
-        GraphFormat::Summary => print!("{}", graph_report::summary(&graph.summary(&model))),
-        GraphFormat::Dot => print!("{}", graph.to_dot(&model)),
-        GraphFormat::Json => println!("{}", graph_report::json(&graph.to_data(&model))),
+        GraphFormat::Summary => emit(&graph_report::summary(&graph.summary(&model))),
+        GraphFormat::Dot => emit(&graph.to_dot(&model)),
+        GraphFormat::Json => emit(&(graph_report::json(&graph.to_data(&model)) + "\n")),
         GraphFormat::Svg => match graph_report::svg(&graph.to_dot(&model)) {
-            Ok(svg) => print!("{svg}"),
+            Ok(svg) => emit(&svg),
             Err(e) => {
                 eprintln!("teardown graph: {e}");
                 return 2;
@@ -997,9 +1003,9 @@ fn run_envelope(args: &EnvelopeArgs) -> u8 {
         Err(e) => return usage_error(&format!("envelope: {e}")),
     };
     match args.format {
-        EnvelopeFormat::Human => print!("{}", envelope_report::human(&env, args.traces)),
-        EnvelopeFormat::Json => println!("{}", envelope_report::json(&env)),
-        EnvelopeFormat::Csv => print!("{}", envelope_report::csv(&env)),
+        EnvelopeFormat::Human => emit(&envelope_report::human(&env, args.traces)),
+        EnvelopeFormat::Json => emit(&(envelope_report::json(&env) + "\n")),
+        EnvelopeFormat::Csv => emit(&envelope_report::csv(&env)),
     }
     if let Some(path) = &args.plot {
         let svg = envelope_report::plot_svg(&env);
