@@ -321,7 +321,7 @@ impl SystemState {
 }
 
 /// A state of the checked system.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SystemState {
     /// The two endpoints, client then server.
     pub ends: [Endpoint; 2],
@@ -343,6 +343,63 @@ pub struct SystemState {
     /// exchange of such answers that never ends is RFC 1337's hazard H2 (two ends in
     /// permanent disagreement); counting it keeps the state graph acyclic.
     pub ack_exchange: u8,
+}
+
+/// The fields of a state, hashed as `derive(Hash)` would hash them.
+#[derive(Hash)]
+struct StateFields<'a> {
+    ends: &'a [Endpoint; 2],
+    apps: &'a [App; 2],
+    network: &'a [InFlight],
+    losses_left: u8,
+    dups_left: u8,
+    delays_left: u8,
+    flags: u8,
+    witness: Option<Witness>,
+    ack_exchange: u8,
+}
+
+/// A hasher that only collects the byte stream it is fed.
+struct ByteStream(Vec<u8>);
+
+impl std::hash::Hasher for ByteStream {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+impl std::hash::Hash for SystemState {
+    /// stateright fingerprints every generated state with SipHash, which `derive(Hash)`
+    /// would feed field by field: a quarter of the checker's time went to SipHash's
+    /// per-write overhead. Collected first (the same stream `derive(Hash)` produces, in a
+    /// reused buffer) and fed as one slice, the fingerprint is the same and the checker
+    /// about a quarter faster.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let fields = StateFields {
+            ends: &self.ends,
+            apps: &self.apps,
+            network: &self.network,
+            losses_left: self.losses_left,
+            dups_left: self.dups_left,
+            delays_left: self.delays_left,
+            flags: self.flags,
+            witness: self.witness,
+            ack_exchange: self.ack_exchange,
+        };
+        BUF.with(|buf| {
+            let mut stream = ByteStream(std::mem::take(&mut *buf.borrow_mut()));
+            stream.0.clear();
+            fields.hash(&mut stream);
+            state.write(&stream.0);
+            *buf.borrow_mut() = stream.0;
+        });
+    }
 }
 
 /// What an application does.
