@@ -674,9 +674,11 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
         }
     }
     for call in calls {
-        // A TIME-WAIT whose timer is already due has ended by now: an OPEN at `t` meets the
-        // CLOSED TCB its expiry left (RFC 9293 §3.10.8), not a TIME-WAIT to replace — even
-        // where the description would let a connect replace one (tcp_tw_reuse).
+        // A TIME-WAIT whose timer is already due has most likely ended by now: an OPEN at
+        // `t` meets the CLOSED TCB its expiry left (RFC 9293 §3.10.8). That story comes
+        // first, so that it is the one told when both explain the rest; a timer running
+        // late, whose TIME-WAIT the OPEN replaces (where the description allows it), stays a
+        // hypothesis after it.
         if let AppCall::Connect { .. } = call
             && tcb.state == State::TimeWait
             && let Some(expiry) = tcb.on_timer(t, cfg)
@@ -688,7 +690,6 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
                 apply(&mut n, x, step, t, ctx);
                 out.push(n);
             }
-            continue;
         }
         if let Some(step) = tcb.on_app(call, t, cfg) {
             let mut n = h.clone();
@@ -1587,7 +1588,11 @@ impl ConnectionReplay {
                     fired.push(n);
                 }
             }
-            explained.extend(fired);
+            // The timer that fired on time is the story told when both explain the rest
+            // (deduplication and the verdict keep the first of equals); running late stays
+            // a hypothesis.
+            fired.append(&mut explained);
+            explained = fired;
         }
         for h in &mut explained {
             h.world.last_seen[x] = Some(*seg);
@@ -1789,7 +1794,7 @@ impl ConnectionReplay {
                 (State::TimeWait, Some(deadline)) => (
                     Rule::TimeWaitExpired,
                     format!(
-                        "opened a new connection {:.3} s into TIME-WAIT, which lasts until its 2MSL timer expires {:.3} s later{}",
+                        "opened a new connection {:.3} s into TIME-WAIT, which lasts until its TIME-WAIT timer expires {:.3} s later{}",
                         (t + self.cfg[x].time_wait.unwrap_or(0)).saturating_sub(deadline) as f64
                             / 1e9,
                         (deadline.saturating_sub(t)) as f64 / 1e9,
