@@ -219,13 +219,27 @@ pub fn json(reports: &[CheckReport], timings: Timings) -> String {
 /// counterexample in `system-out`, so CI shows what the stack is known to allow.
 pub fn junit(reports: &[CheckReport], timings: Timings) -> String {
     use crate::replay_report::xml_escape;
-    let failures = |r: &CheckReport| r.verdicts.iter().filter(|v| v.unexpected()).count();
+    // Counted as written below: an undecided verdict is an <error>, a differing one a
+    // <failure>.
+    let errors = |r: &CheckReport| {
+        r.verdicts
+            .iter()
+            .filter(|v| v.outcome == Outcome::Unknown)
+            .count()
+    };
+    let failures = |r: &CheckReport| {
+        r.verdicts
+            .iter()
+            .filter(|v| v.outcome != Outcome::Unknown && v.unexpected())
+            .count()
+    };
     let total_tests: usize = reports.iter().map(|r| r.verdicts.len()).sum();
     let total_failures: usize = reports.iter().map(failures).sum();
+    let total_errors: usize = reports.iter().map(errors).sum();
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
-        "<testsuites name=\"teardown check\" tests=\"{total_tests}\" failures=\"{total_failures}\">"
+        "<testsuites name=\"teardown check\" tests=\"{total_tests}\" failures=\"{total_failures}\" errors=\"{total_errors}\">"
     );
     for r in reports {
         let time = match timings {
@@ -238,7 +252,7 @@ pub fn junit(reports: &[CheckReport], timings: Timings) -> String {
             xml_escape(&r.stack),
             r.verdicts.len(),
             failures(r),
-            usize::from(r.truncated),
+            errors(r),
         );
         let b = &r.bounds;
         let _ = writeln!(

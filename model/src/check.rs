@@ -201,7 +201,9 @@ pub fn check(
     let checker = builder.spawn_dfs().join();
     let elapsed = start.elapsed();
     let unique = checker.unique_state_count();
-    let truncated = opts.max_states.is_some_and(|m| unique >= m);
+    // stateright's target counts *generated* states (`state_count`), not unique ones:
+    // judge the cut by the same count, or a search stopped short passes for complete.
+    let truncated = opts.max_states.is_some_and(|m| checker.state_count() >= m);
     let discoveries = checker.discoveries();
     let mut verdicts = Vec::new();
     for p in model.properties() {

@@ -296,3 +296,30 @@ fn absurd_configurations_are_rejected() {
     no_msl.timers.msl_ms = 0;
     assert!(TeardownModel::new(no_msl, b.bounds).is_err());
 }
+
+/// `--max-states` cuts the search by generated states (stateright's count): a cut search
+/// says so — no property "holds" on a part of the graph.
+#[test]
+fn a_search_cut_at_max_states_is_reported_and_judges_nothing() {
+    let b = builtin("rfc9293+rfc1337").unwrap();
+    let model = TeardownModel::new(b.stack.clone(), b.bounds).unwrap();
+    let e = expectations(&b.expect, &b.witnesses);
+    let r = check(
+        &model,
+        Some(&e),
+        CheckOptions {
+            threads: 1,
+            max_states: Some(2_000),
+        },
+    );
+    assert!(r.truncated, "unique {} generated {}", r.unique, r.generated);
+    assert!(!r.as_expected());
+    assert!(
+        r.verdicts
+            .iter()
+            .filter(|v| v.kind == teardown_model::check::Kind::Always)
+            .all(|v| v.outcome == Outcome::Unknown),
+        "{:?}",
+        r.verdicts
+    );
+}
