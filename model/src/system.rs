@@ -192,13 +192,20 @@ impl TickTimers {
             .filter_map(|(n, ms)| ms.map(|ms| (*n, ms)))
             .min_by_key(|(_, ms)| *ms);
         match shortest {
-            Some((_, hi)) if hi >= lo => {
-                format!("use a tick between {lo} ms and {hi} ms")
-            }
-            Some((short_name, hi)) => format!(
-                "no tick fits: {long_name} ({longest} ms) is more than {MAX_TICKS} times {short_name} ({hi} ms), which must be at least one tick — shorten {long_name} (the MSL of the network the stack runs on: a LAN's is seconds) or lengthen {short_name}"
+            Some((short_name, hi)) if hi >= lo => format!(
+                "use a tick between {lo} ms ({long_name} {longest} ms in at most {MAX_TICKS} ticks) and {hi} ms ({short_name} at least one tick); one that divides every timer is checked without rounding"
             ),
-            None => format!("use a tick of at least {lo} ms"),
+            Some((short_name, hi)) => format!(
+                "no tick fits: {long_name} ({longest} ms) is more than {MAX_TICKS} times {short_name} ({hi} ms), which must be at least one tick — shorten {long_name}{} or lengthen {short_name}",
+                if long_name == "MSL" {
+                    " (the MSL of the network the stack runs on: a LAN's is seconds)"
+                } else {
+                    ""
+                }
+            ),
+            None => format!(
+                "use a tick of at least {lo} ms ({long_name} {longest} ms in at most {MAX_TICKS} ticks)"
+            ),
         }
     }
 }
@@ -372,11 +379,14 @@ impl std::hash::Hasher for ByteStream {
 }
 
 impl std::hash::Hash for SystemState {
-    /// stateright fingerprints every generated state with SipHash, which `derive(Hash)`
-    /// would feed field by field: a quarter of the checker's time went to SipHash's
-    /// per-write overhead. Collected first (the same stream `derive(Hash)` produces, in a
-    /// reused buffer) and fed as one slice, the fingerprint is the same and the checker
-    /// about a quarter faster.
+    /// The checker hashes every generated state (stateright's aHash fingerprints, its
+    /// visited set, and our own SipHash-keyed maps in the shortest-path searches), and
+    /// `derive(Hash)` would feed each hasher field by field: a quarter of the checker's
+    /// time went to per-write overhead. The same byte stream `derive(Hash)` produces is
+    /// collected in a reused buffer and fed as one slice: equal states still hash equal
+    /// (the stream is the derived one, test `model/tests/fingerprint.rs`), the values
+    /// differ from the derived ones for hashers that fold in slice lengths (aHash), and
+    /// the checker is about a quarter faster.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
