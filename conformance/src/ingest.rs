@@ -166,6 +166,9 @@ pub fn ingest<R: Read>(
 /// Reads and summarises one capture file; an unopenable file is a summary with an error.
 pub fn ingest_path(path: &Path) -> FileSummary {
     let label = path.display().to_string();
+    if path.is_dir() {
+        return ingest_failure(&label, crate::report::no_captures_error());
+    }
     match File::open(path) {
         Ok(f) => ingest(&label, BufReader::with_capacity(1 << 16, f), |_, _| {}),
         Err(e) => ingest_failure(

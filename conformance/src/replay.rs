@@ -456,6 +456,11 @@ pub fn replay_paths(
 /// Replays one capture file; an unopenable file is a report with an error.
 pub fn replay_path(path: &Path, opts: &ReplayOptions) -> FileVerdicts {
     let label = path.display().to_string();
+    if path.is_dir() {
+        let mut v = replay(&label, std::io::empty(), opts);
+        v.ingest.error = Some(crate::report::no_captures_error());
+        return v;
+    }
     match File::open(path) {
         Ok(f) => replay(&label, BufReader::with_capacity(1 << 16, f), opts),
         Err(e) => {

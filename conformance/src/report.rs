@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::capture::{CaptureError, CaptureErrorKind, ErrorUnit};
 use crate::connections::{ConnectionSummary, IncarnationStart};
-use crate::ingest::{FileSummary, ingest_failure, ingest_path};
+use crate::ingest::{FileSummary, ingest_path};
 
 /// Exit status when any input was unreadable, even in part. It outranks every other status.
 pub const EXIT_UNREADABLE: u8 = 2;
@@ -54,20 +54,32 @@ pub fn looks_like_capture(path: &Path) -> bool {
 
 /// Expands the command-line inputs: files as given, directories walked recursively in
 /// sorted order keeping the files that [`looks_like_capture`]. Paths that cannot be read
-/// are kept, so that their error is reported.
+/// are kept, so that their error is reported, and so is a directory without a single
+/// capture (reading it then says so): nothing given is dropped without a word.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    expand_inputs_counting(inputs).0
+}
+
+/// [`expand_inputs`], and how many files under the directories were not captures (README
+/// files, truth JSON, …): the command line says how many it passed over.
+pub fn expand_inputs_counting(inputs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
     let mut out = Vec::new();
+    let mut skipped = 0;
     for input in inputs {
         if input.is_dir() {
-            walk(input, &mut out);
+            let before = out.len();
+            walk(input, &mut out, &mut skipped);
+            if out.len() == before {
+                out.push(input.clone());
+            }
         } else {
             out.push(input.clone());
         }
     }
-    out
+    (out, skipped)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut usize) {
     let Ok(entries) = fs::read_dir(dir) else {
         out.push(dir.to_path_buf());
         return;
@@ -76,34 +88,32 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     paths.sort();
     for p in paths {
         if p.is_dir() {
-            walk(&p, out);
+            walk(&p, out, skipped);
         } else if looks_like_capture(&p) {
             out.push(p);
+        } else {
+            *skipped += 1;
         }
+    }
+}
+
+/// The error of an input that is a directory holding no capture.
+pub fn no_captures_error() -> CaptureError {
+    CaptureError {
+        offset: 0,
+        unit: ErrorUnit::File,
+        kind: CaptureErrorKind::Io {
+            detail: "a directory with no capture files in it".into(),
+        },
     }
 }
 
 /// Summarises every input (see [`expand_inputs`]).
 pub fn summarize_inputs(inputs: &[PathBuf]) -> Vec<FileSummary> {
-    let files = expand_inputs(inputs);
-    if files.is_empty() {
-        return inputs
-            .iter()
-            .map(|p| {
-                ingest_failure(
-                    &p.display().to_string(),
-                    CaptureError {
-                        offset: 0,
-                        unit: ErrorUnit::File,
-                        kind: CaptureErrorKind::Io {
-                            detail: "no capture files found".into(),
-                        },
-                    },
-                )
-            })
-            .collect();
-    }
-    files.iter().map(|p| ingest_path(p)).collect()
+    expand_inputs(inputs)
+        .iter()
+        .map(|p| ingest_path(p))
+        .collect()
 }
 
 /// The exit status for a set of summaries: [`EXIT_UNREADABLE`] if any had damage, else 0.

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use teardown_model::builtins::{builtin, builtin_names};
+pub use teardown_model::stack_file::Validate;
 use teardown_model::stack_file::{self, StackSpec};
 
 /// Where a stack came from.
@@ -60,10 +61,17 @@ fn looks_like_path(arg: &str) -> bool {
         || Path::new(arg).is_file()
 }
 
-/// Resolves `--stack NAME|FILE`. The error is the whole message to print: an unknown name
-/// with the built-ins, an unreadable file with the reason, or a stack-file error with file,
-/// line, column and the offending line.
+/// Resolves `--stack NAME|FILE`, a file checked against the checker with its own tick.
+/// The error is the whole message to print: an unknown name with the built-ins, an
+/// unreadable file with the reason, or a stack-file error with file, line, column and the
+/// offending line.
 pub fn load(arg: &str) -> Result<LoadedStack, String> {
+    load_with(arg, Validate::AtFileTick)
+}
+
+/// [`load`], a file checked as far as `validate` says (`--tick` overrides a file's tick;
+/// replay never uses ticks).
+pub fn load_with(arg: &str, validate: Validate) -> Result<LoadedStack, String> {
     if let Some(b) = builtin(arg) {
         let extends = stack_file::parse_embedded(arg)
             .and_then(Result::ok)
@@ -88,7 +96,7 @@ pub fn load(arg: &str) -> Result<LoadedStack, String> {
             e.utf8_error().valid_up_to()
         )
     })?;
-    let resolved = stack_file::parse(arg, &text).map_err(|e| e.to_string())?;
+    let resolved = stack_file::parse_with(arg, &text, validate).map_err(|e| e.to_string())?;
     Ok(LoadedStack {
         spec: resolved.spec,
         source: StackSource::File(arg.to_string()),

@@ -67,7 +67,9 @@ fn the_job_checks_the_stack_and_flags_what_the_captures_show() {
     assert!(resolved.contains("name = \"smoltcp-0.12\""), "{resolved}");
     let check = read("check.xml");
     assert!(
-        check.contains("<testsuites name=\"teardown check\" tests=\"15\" failures=\"0\">"),
+        check.contains(
+            "<testsuites name=\"teardown check\" tests=\"15\" failures=\"0\" errors=\"0\">"
+        ),
         "{check}"
     );
     let replay = read("replay.xml");
@@ -120,4 +122,41 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn the_job_stops_at_an_invalid_stack_file() {
+    let dir = std::env::temp_dir().join(format!("teardown-ci-job-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stack = dir.join("bad.toml");
+    std::fs::write(
+        &stack,
+        "schema = 1\nname = \"x\"\nextends = \"linux\"\n[timers]\ntime_wiat = \"1s\"\n",
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    let out = Command::new("bash")
+        .arg(root().join("docs/ci/teardown-ci.sh"))
+        .args([
+            &*stack.to_string_lossy(),
+            "traces/smoltcp/captures",
+            &*reports.to_string_lossy(),
+        ])
+        .env("TEARDOWN", env!("CARGO_BIN_EXE_teardown"))
+        .current_dir(root())
+        .output()
+        .expect("run the job script");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("bad.toml:5:1: unknown field `time_wiat`")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    // No report that could pass for a result.
+    assert!(!reports.join("check.xml").exists() && !reports.join("replay.xml").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -281,3 +281,27 @@ fn a_closed_pipe_ends_the_output_without_a_panic() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// A directory without a single capture is an input that could not be judged, not an
+/// empty success: exit 2, said per directory, for replay and for --connections.
+#[test]
+fn a_directory_without_captures_is_unreadable_not_empty() {
+    let dir = std::env::temp_dir().join(format!("teardown-no-captures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a capture").unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    for args in [vec!["replay", &d], vec!["replay", "--connections", &d]] {
+        let out = teardown(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stdout(&out).contains("a directory with no capture files in it"),
+            "{args:?}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("1 file(s) under the directories given are not captures"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,7 +17,7 @@ REPORTS=$3
 mkdir -p "$REPORTS"
 status=0
 # --- the job's commands (docs/ci.md repeats them verbatim) ---
-"$TEARDOWN" stack show "$STACK" > "$REPORTS/stack.toml" || status=1
+"$TEARDOWN" stack show "$STACK" > "$REPORTS/stack.toml" || exit 2
 "$TEARDOWN" check --stack "$STACK" --format junit > "$REPORTS/check.xml" || status=1
 "$TEARDOWN" replay --stack "$STACK" --format junit --diagram "$REPORTS/diagrams" "$CAPTURES" > "$REPORTS/replay.xml" || status=1
 # --- end ---

@@ -157,6 +157,14 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     if !ms.is_finite() || !(1.0..=1e12).contains(&ms) {
         return Err(format!("`{text}`: out of range (1 ms to about 30 years)"));
     }
+    // Rounding to a whole millisecond would go one way for every knob, where the
+    // conversion to ticks rounds each in the direction that makes hazards easier to find.
+    if (ms - ms.round()).abs() > 1e-6 {
+        return Err(format!(
+            "`{text}`: finer than a millisecond (write whole milliseconds, e.g. \"{}ms\")",
+            ms.floor() as u64
+        ));
+    }
     Ok(ms.round() as u64)
 }
 
@@ -174,5 +182,8 @@ mod tests {
         assert!(parse_duration_ms("-1s").is_err());
         assert!(parse_duration_ms("1e99h").is_err());
         assert!(parse_duration_ms("3 fortnights").is_err());
+        assert!(parse_duration_ms("1.0004s").is_err());
+        assert_eq!(parse_duration_ms("1.1s"), Ok(1100));
+        assert_eq!(parse_duration_ms("300 ms"), Ok(300));
     }
 }

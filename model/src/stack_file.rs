@@ -349,13 +349,36 @@ pub fn embedded_text(name: &str) -> Option<&'static str> {
 
 /// Reads a user's stack file. `file` names it in errors (the path as given).
 pub fn parse(file: &str, text: &str) -> Result<Resolved, StackFileError> {
-    parse_at_depth(file, text, false, 0)
+    parse_with(file, text, Validate::AtFileTick)
+}
+
+/// How far [`parse_with`] checks a description against the checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validate {
+    /// Timers and bounds as the checker would take them with the file's own tick.
+    AtFileTick,
+    /// The same with another tick (`--tick`, which overrides the file's).
+    AtTick(u64),
+    /// The knobs alone, for commands that run at full scale and never use ticks
+    /// (`replay`, `timewait`).
+    KnobsOnly,
+}
+
+/// Reads a user's stack file, checking it as far as `validate` says.
+pub fn parse_with(file: &str, text: &str, validate: Validate) -> Result<Resolved, StackFileError> {
+    parse_at_depth(file, text, false, 0, validate)
 }
 
 /// Reads a built-in's embedded file.
 pub fn parse_embedded(name: &str) -> Option<Result<Resolved, StackFileError>> {
     let text = embedded_text(name)?;
-    Some(parse_at_depth(&format!("<built-in {name}>"), text, true, 0))
+    Some(parse_at_depth(
+        &format!("<built-in {name}>"),
+        text,
+        true,
+        0,
+        Validate::AtFileTick,
+    ))
 }
 
 fn parse_at_depth(
@@ -363,6 +386,7 @@ fn parse_at_depth(
     text: &str,
     embedded: bool,
     depth: usize,
+    validation: Validate,
 ) -> Result<Resolved, StackFileError> {
     let cx = Ctx { file, text };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
@@ -432,7 +456,13 @@ fn parse_at_depth(
                     ),
                 ));
             };
-            let parent = parse_at_depth(&format!("<built-in {base_name}>"), text, true, depth + 1)?;
+            let parent = parse_at_depth(
+                &format!("<built-in {base_name}>"),
+                text,
+                true,
+                depth + 1,
+                Validate::AtFileTick,
+            )?;
             let mut chain = vec![base_name.to_string()];
             chain.extend(parent.extends);
             (parent.spec, chain)
@@ -487,7 +517,19 @@ fn parse_at_depth(
     if let Some(e) = &raw.expect {
         apply_expect(&cx, e.get_ref(), &mut spec)?;
     }
-    validate(&cx, &spec, &spans)?;
+    match validation {
+        Validate::AtFileTick => validate(&cx, &spec, spec.bounds, &spans)?,
+        Validate::AtTick(tick_ms) => validate(
+            &cx,
+            &spec,
+            Bounds {
+                tick_ms,
+                ..spec.bounds
+            },
+            &spans,
+        )?,
+        Validate::KnobsOnly => {}
+    }
     Ok(Resolved { spec, extends })
 }
 
@@ -807,12 +849,19 @@ fn apply_expect(cx: &Ctx<'_>, e: &RawExpect, spec: &mut StackSpec) -> Result<(),
 }
 
 /// The checker's own validation, with the error pointed at the key that caused it.
-fn validate(cx: &Ctx<'_>, spec: &StackSpec, spans: &Spans) -> Result<(), StackFileError> {
-    let Err(ConfigError(message)) = TeardownModel::new(spec.stack.clone(), spec.bounds) else {
+fn validate(
+    cx: &Ctx<'_>,
+    spec: &StackSpec,
+    bounds: Bounds,
+    spans: &Spans,
+) -> Result<(), StackFileError> {
+    let Err(ConfigError(message)) = TeardownModel::new(spec.stack.clone(), bounds) else {
         return Ok(());
     };
-    // The knob this file set that the message is about, else the tick, else `extends`.
-    let about = |what: &str| message.contains(what);
+    // The knob this file set that the message is about (its first clause; the advice
+    // after the `;` names other timers), else the tick, else `extends`.
+    let head = message.split(';').next().unwrap_or(&message);
+    let about = |what: &str| head.contains(what);
     let span = [
         (about("TIME-WAIT"), &spans.time_wait),
         (about("FIN-WAIT-2"), &spans.fin_wait_2),
@@ -866,8 +915,20 @@ pub fn tick_rounding(stack: &StackDescription, tick_ms: u64) -> Vec<String> {
         } else {
             "down: a shorter timer can only make hazards easier to find"
         };
+        let factor = (ticks * tick_ms) as f64 / ms as f64;
+        // Rounding by more than a quarter can make a counterexample that the real timer
+        // would not allow (an RTO of 300 ms checked as 1 s lets backed-off FINs outlast a
+        // 2 s TIME-WAIT): say so, with the way to tell.
+        let caveat = if !(0.75..=1.25).contains(&factor) {
+            format!(
+                "; checked at {factor:.2}x its length — confirm a counterexample that turns on it at a tick that divides {}",
+                format_duration_ms(ms)
+            )
+        } else {
+            String::new()
+        };
         notes.push(format!(
-            "{key} = {} is {:.3} ticks of {tick}: rounded {why} — {ticks} tick{} ({})",
+            "{key} = {} is {:.3} ticks of {tick}: rounded {why} — {ticks} tick{} ({}){caveat}",
             format_duration_ms(ms),
             ms as f64 / tick_ms as f64,
             if ticks == 1 { "" } else { "s" },
@@ -884,7 +945,9 @@ pub fn to_toml(spec: &StackSpec, extends: &[String]) -> String {
     let t = &s.timers;
     let b = &s.behaviour;
     let n = &spec.bounds;
-    let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+    // The toml crate writes strings with every escape TOML needs (control characters
+    // included), so that the output reads back.
+    let q = |v: &str| toml::Value::String(v.to_string()).to_string();
     let opt = |ms: Option<u64>| q(&ms.map_or("none".into(), format_duration_ms));
     let ticks = TickTimers::convert(s, n.tick_ms).ok();
     let in_ticks = |ticks: Option<u16>| match ticks {

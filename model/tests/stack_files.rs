@@ -109,6 +109,11 @@ fn a_ten_line_file_extends_a_builtin_and_overrides_what_it_names() {
     let notes = tick_rounding(s, r.spec.bounds.tick_ms);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].starts_with("timers.rto = 200ms is 0.800 ticks of 250ms: rounded up"));
+    assert!(!notes[0].contains("confirm"), "within a quarter: {notes:?}");
+    // Rounded to 3.33 times its length: the note says a counterexample may turn on it.
+    let coarse = tick_rounding(s, 1000);
+    let rto = coarse.iter().find(|n| n.starts_with("timers.rto")).unwrap();
+    assert!(rto.contains("checked at 5.00x its length — confirm a counterexample that turns on it at a tick that divides 200ms"), "{rto}");
 }
 
 #[test]
@@ -142,6 +147,20 @@ fn resolved_descriptions_print_as_files_that_read_back_the_same() {
         assert_eq!(again.witnesses, b.witnesses);
         assert!(back.extends.is_empty());
     }
+}
+
+#[test]
+fn a_summary_with_control_characters_shows_as_a_file_that_reads_back() {
+    let text = ZEPHYR_LIKE.replacen(
+        "schema = 1\n",
+        "schema = 1\nsummary = \"tab\\there, quote \\\" and \\u0001 too\"\n",
+        1,
+    );
+    let r = parse("z.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(r.spec.stack.summary, "tab\there, quote \" and \u{1} too");
+    let shown = to_toml(&r.spec, &r.extends).replace("name = \"zephyr-like\"", "name = \"z2\"");
+    let back = parse("shown.toml", &shown).unwrap_or_else(|e| panic!("{e}\n{shown}"));
+    assert_eq!(back.spec.stack.summary, r.spec.stack.summary);
 }
 
 #[test]
@@ -287,15 +306,23 @@ fn contradictions_and_ticks_that_cannot_represent_the_timers_are_refused() {
         13,
         &[
             "TIME-WAIT is 250 ms, shorter than one tick",
-            "use a tick between 32 ms and 250 ms",
+            "use a tick between 32 ms (MSL 2000 ms in at most 64 ticks) and 250 ms (TIME-WAIT at least one tick)",
         ],
     );
     // No tick fits MSL 2 min and TIME-WAIT 250 ms: said, with what to change.
     assert_err(
         "schema = 1\nname = \"x\"\nextends = \"rfc9293+rfc1337\"\n[timers]\ntime_wait = \"250ms\"\n[bounds]\ntick = \"250ms\"\n",
-        5,
-        13,
+        7,
+        8,
         &["480 ticks", "no tick fits", "shorten MSL"],
+    );
+    // A FIN-WAIT-2 shorter than the tick: at the FIN-WAIT-2 line, though the advice names
+    // TIME-WAIT too.
+    assert_err(
+        "schema = 1\nname = \"x\"\nextends = \"linux\"\n[timers]\ntime_wait = \"60s\"\nfin_wait_2 = \"100ms\"\n",
+        6,
+        14,
+        &["the FIN-WAIT-2 timeout is 100 ms"],
     );
     // Reuse of TIME-WAIT 4-tuples without saying whether PAWS protects it.
     assert_err(

@@ -497,6 +497,18 @@ struct ReplayArgs {
     jobs: Option<u64>,
 }
 
+/// The capture files under the inputs; says how many files under directories were passed
+/// over as not being captures.
+fn inputs(command: &str, given: &[PathBuf]) -> Vec<PathBuf> {
+    let (files, skipped) = teardown_conformance::report::expand_inputs_counting(given);
+    if skipped > 0 {
+        eprintln!(
+            "teardown {command}: {skipped} file(s) under the directories given are not captures (by their first bytes) and were not read"
+        );
+    }
+    files
+}
+
 /// `--jobs`, or one per core.
 fn jobs(arg: Option<u64>) -> usize {
     arg.and_then(|n| usize::try_from(n).ok())
@@ -552,7 +564,6 @@ fn run_replay(args: &ReplayArgs) -> u8 {
     use teardown_conformance::oracle::VantageChoice;
     use teardown_conformance::replay::{ReplayOptions, replay_paths};
     use teardown_conformance::replay_report::{self, FailOn};
-    use teardown_conformance::report::expand_inputs;
     let stack = match stack_choice(&args.stack) {
         Ok(s) => s,
         Err(code) => return code,
@@ -571,7 +582,7 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             max_hypotheses: usize::try_from(args.max_hypotheses).unwrap_or(usize::MAX),
         },
     };
-    let files = replay_paths(&expand_inputs(&args.inputs), &opts, jobs(args.jobs));
+    let files = replay_paths(&inputs("replay", &args.inputs), &opts, jobs(args.jobs));
     let text = match args.format {
         ReplayFormat::Human => replay_report::to_human(&files),
         ReplayFormat::Json => match replay_report::to_json(&files) {
@@ -612,7 +623,9 @@ fn run_replay(args: &ReplayArgs) -> u8 {
 fn stack_choice(name: &str) -> Result<teardown_conformance::replay::StackChoice, u8> {
     use teardown_conformance::replay::StackChoice;
     let lookup = if name == "auto" { "rfc9293" } else { name };
-    let loaded = load_stack(lookup)?;
+    // Replay runs the rules at full scale: a file's tick is of no concern here.
+    let loaded =
+        stacks::load_with(lookup, stacks::Validate::KnobsOnly).map_err(|e| usage_error(&e))?;
     Ok(if name == "auto" {
         StackChoice::Auto {
             fallback: loaded.spec.stack,
@@ -622,9 +635,16 @@ fn stack_choice(name: &str) -> Result<teardown_conformance::replay::StackChoice,
     })
 }
 
-/// `--stack NAME|FILE`, or the exit status of the error it printed.
-fn load_stack(arg: &str) -> Result<LoadedStack, u8> {
-    stacks::load(arg).map_err(|e| usage_error(&e))
+/// `--stack NAME|FILE`, or the exit status of the error it printed; a file is checked at
+/// `--tick` when given (it overrides the file's tick), else at its own.
+fn load_stack(arg: &str, tick: Option<&str>) -> Result<LoadedStack, u8> {
+    let validate = match tick.map(parse_duration_ms) {
+        Some(Ok(ms)) => stacks::Validate::AtTick(ms),
+        // A malformed --tick is reported where the flags are applied.
+        Some(Err(_)) => stacks::Validate::KnobsOnly,
+        None => stacks::Validate::AtFileTick,
+    };
+    stacks::load_with(arg, validate).map_err(|e| usage_error(&e))
 }
 
 /// Says on standard error how a stack file's timers became ticks.
@@ -652,7 +672,7 @@ fn run_stack(cmd: &StackCommand) -> u8 {
             0
         }
         StackCommand::Show(args) => {
-            let loaded = match load_stack(&args.stack) {
+            let loaded = match load_stack(&args.stack, None) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
@@ -691,7 +711,6 @@ fn run_stack(cmd: &StackCommand) -> u8 {
 fn run_timewait(args: &TimewaitArgs) -> u8 {
     use teardown_conformance::oracle::VantageChoice;
     use teardown_conformance::replay::{ReplayOptions, replay_paths};
-    use teardown_conformance::report::expand_inputs;
     use teardown_conformance::timewait::{self, TimeWaitOptions};
     let plot_kind = match &args.plot {
         None => None,
@@ -715,7 +734,7 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
         every_ladder: false,
         limits: Default::default(),
     };
-    let files = replay_paths(&expand_inputs(&args.inputs), &opts, jobs(args.jobs));
+    let files = replay_paths(&inputs("timewait", &args.inputs), &opts, jobs(args.jobs));
     let report = timewait::analyse(
         &files,
         &TimeWaitOptions {
@@ -759,7 +778,10 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
 /// `teardown replay --connections`: ingestion only, no verdicts.
 fn replay_connections(args: &ReplayArgs) -> u8 {
     use teardown_conformance::report;
-    let summaries = report::summarize_inputs(&args.inputs);
+    let summaries: Vec<_> = inputs("replay", &args.inputs)
+        .iter()
+        .map(|p| teardown_conformance::ingest::ingest_path(p))
+        .collect();
     let text = match args.format {
         ReplayFormat::Human => report::to_human_all(&summaries),
         ReplayFormat::Json => match report::to_json(&summaries) {
@@ -826,7 +848,7 @@ fn run_check(args: &CheckArgs) -> u8 {
     }
     let mut reports = Vec::new();
     for name in &names {
-        let loaded = match load_stack(name) {
+        let loaded = match load_stack(name, args.bounds.tick.as_deref()) {
             Ok(l) => l,
             Err(code) => return code,
         };
@@ -835,11 +857,12 @@ fn run_check(args: &CheckArgs) -> u8 {
             Ok(x) => x,
             Err(e) => return usage_error(&e),
         };
-        warn_ticks("check", &loaded, bounds.tick_ms);
         let model = match TeardownModel::new(b.stack.clone(), bounds) {
             Ok(m) => m,
             Err(e) => return usage_error(&format!("check: {e}")),
         };
+        // Only once the tick is accepted: a refused one needs no account of its roundings.
+        warn_ticks("check", &loaded, bounds.tick_ms);
         let expected = expectations(&b.expect, &b.witnesses);
         let opts = CheckOptions {
             threads: args.threads,
@@ -886,7 +909,7 @@ fn run_check(args: &CheckArgs) -> u8 {
 fn run_explore(args: &ExploreArgs) -> u8 {
     use stateright::Model;
     use std::net::ToSocketAddrs;
-    let loaded = match load_stack(&args.stack) {
+    let loaded = match load_stack(&args.stack, args.bounds.tick.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -895,11 +918,12 @@ fn run_explore(args: &ExploreArgs) -> u8 {
         Ok(x) => x,
         Err(e) => return usage_error(&e),
     };
-    warn_ticks("explore", &loaded, bounds.tick_ms);
     let model = match TeardownModel::new(b.stack.clone(), bounds) {
         Ok(m) => m,
         Err(e) => return usage_error(&format!("explore: {e}")),
     };
+    // Only once the tick is accepted: a refused one needs no account of its roundings.
+    warn_ticks("explore", &loaded, bounds.tick_ms);
     let addr = match args.addr.to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(a)) => a,
         _ => return usage_error(&format!("explore: `{}` is not an address", args.addr)),
@@ -919,7 +943,7 @@ fn run_explore(args: &ExploreArgs) -> u8 {
 }
 
 fn run_graph(args: &GraphArgs) -> u8 {
-    let loaded = match load_stack(&args.stack) {
+    let loaded = match load_stack(&args.stack, args.bounds.tick.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -928,11 +952,12 @@ fn run_graph(args: &GraphArgs) -> u8 {
         Ok(x) => x,
         Err(e) => return usage_error(&e),
     };
-    warn_ticks("graph", &loaded, bounds.tick_ms);
     let model = match TeardownModel::new(b.stack.clone(), bounds) {
         Ok(m) => m,
         Err(e) => return usage_error(&format!("graph: {e}")),
     };
+    // Only once the tick is accepted: a refused one needs no account of its roundings.
+    warn_ticks("graph", &loaded, bounds.tick_ms);
     if args.format == GraphFormat::Svg && !graph_report::dot_available() {
         eprintln!("teardown graph: {}", graph_report::DOT_MISSING);
         return 2;
@@ -961,7 +986,7 @@ fn run_graph(args: &GraphArgs) -> u8 {
 
 fn run_envelope(args: &EnvelopeArgs) -> u8 {
     use teardown_model::envelope::{EnvelopeOptions, Grid, envelope};
-    let loaded = match load_stack(&args.stack) {
+    let loaded = match load_stack(&args.stack, args.tick.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
