@@ -615,23 +615,40 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
     // (A host's own capture delivers at once; its wire holds segments only from before the
     // vantage point was known, and those it received in order.)
     if !w.wire[x].is_empty() {
-        // The first k segments in flight delivered in order (the common case; the rest
-        // still on the way), or one segment delivered ahead of the others (reordering;
-        // the ones before it lost or late).
-        let len = w.wire[x].len();
-        for k in (2..=len).filter(|&k| k <= 8 || k == len) {
+        // A TIME-WAIT or FIN-WAIT-2 timer already due has most likely fired before what
+        // arrives now (RFC 9293 §3.10.8): the arrivals meet the TCB its expiry left first —
+        // a SYN then finds LISTEN, not TIME-WAIT to reopen — and a timer running late stays
+        // a hypothesis after.
+        let expired = matches!(
+            tcb.timer_kind(),
+            Some(TimerKind::TimeWait | TimerKind::FinWait2)
+        )
+        .then(|| tcb.on_timer(t, cfg))
+        .flatten()
+        .map(|step| {
             let mut n = h.clone();
-            let first: SmallVec<[Seg; 8]> = n.world.wire[x].drain(..k).collect();
-            for seg in &first {
-                arrive(&mut n, x, seg, t, ctx);
+            apply(&mut n, x, step, tcb.timer.unwrap_or(t), ctx);
+            n
+        });
+        for base in expired.iter().chain(std::iter::once(h)) {
+            // The first k segments in flight delivered in order (the common case; the
+            // rest still on the way), or one segment delivered ahead of the others
+            // (reordering; the ones before it lost or late).
+            let len = base.world.wire[x].len();
+            for k in (2..=len).filter(|&k| k <= 8 || k == len) {
+                let mut n = base.clone();
+                let first: SmallVec<[Seg; 8]> = n.world.wire[x].drain(..k).collect();
+                for seg in &first {
+                    arrive(&mut n, x, seg, t, ctx);
+                }
+                out.push(n);
             }
-            out.push(n);
-        }
-        for j in 0..len.min(3) {
-            let mut n = h.clone();
-            let seg = n.world.wire[x].remove(j);
-            arrive(&mut n, x, &seg, t, ctx);
-            out.push(n);
+            for j in 0..len.min(3) {
+                let mut n = base.clone();
+                let seg = n.world.wire[x].remove(j);
+                arrive(&mut n, x, &seg, t, ctx);
+                out.push(n);
+            }
         }
     }
     // A copy of the last delivered segment, made by the network after the capture point.

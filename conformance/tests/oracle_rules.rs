@@ -315,38 +315,40 @@ fn connect_after_time_wait_expired_is_not_a_reuse_even_where_reuse_is_allowed() 
     assert!(second.hazards.is_empty(), "{second:#?}");
 }
 
-/// The same for a server that closed first, seen at the server: a SYN 61 s into Linux's
+/// The same for a server that closed first, seen at either host: a SYN 61 s into Linux's
 /// 60 s TIME-WAIT finds it expired (the listening socket answers), where 30 s in it
 /// reopens TIME-WAIT (RFC 6191) and is listed as reuse inside it.
 #[test]
 fn a_syn_after_the_servers_time_wait_expired_is_not_a_reuse_inside_it() {
-    let run = |gap_ms: u64| {
-        let mut sc = Script::new(false, false);
-        sc.c(0, S, 0, 0, 0)
-            .s(1, S | A, 0, 1, 0)
-            .c(1, A, 1, 1, 0)
-            .c(1, A, 1, 1, 10)
-            .s(1, A, 1, 11, 0)
-            .s(5, F | A, 1, 11, 0)
-            .c(1, A, 11, 2, 0)
-            .c(5, F | A, 11, 2, 0)
-            .s(1, A, 2, 12, 0)
-            .reopen(C_ISN + 100_000, S_ISN + 100_000)
-            .c(gap_ms, S, 0, 0, 0)
-            .s(1, S | A, 0, 1, 0)
-            .c(1, A, 1, 1, 0);
-        let c = sc.judge("linux");
-        c.incarnations.last().unwrap().clone()
-    };
-    let late = run(61_000);
-    let reuse = late.reuse.as_ref().expect("a reuse of the 4-tuple");
-    assert!(!reuse.inside_time_wait, "{late:#?}");
-    assert!(late.hazards.is_empty(), "{late:#?}");
-    let early = run(30_000);
-    assert!(
-        early.reuse.as_ref().expect("a reuse").inside_time_wait,
-        "{early:#?}"
-    );
+    for at_client in [false, true] {
+        let run = |gap_ms: u64| {
+            let mut sc = Script::new(at_client, false);
+            sc.c(0, S, 0, 0, 0)
+                .s(1, S | A, 0, 1, 0)
+                .c(1, A, 1, 1, 0)
+                .c(1, A, 1, 1, 10)
+                .s(1, A, 1, 11, 0)
+                .s(5, F | A, 1, 11, 0)
+                .c(1, A, 11, 2, 0)
+                .c(5, F | A, 11, 2, 0)
+                .s(1, A, 2, 12, 0)
+                .reopen(C_ISN + 100_000, S_ISN + 100_000)
+                .c(gap_ms, S, 0, 0, 0)
+                .s(1, S | A, 0, 1, 0)
+                .c(1, A, 1, 1, 0);
+            let c = sc.judge("linux");
+            c.incarnations.last().unwrap().clone()
+        };
+        let late = run(61_000);
+        let reuse = late.reuse.as_ref().expect("a reuse of the 4-tuple");
+        assert!(!reuse.inside_time_wait, "{late:#?}");
+        assert!(late.hazards.is_empty(), "{late:#?}");
+        let early = run(30_000);
+        assert!(
+            early.reuse.as_ref().expect("a reuse").inside_time_wait,
+            "{early:#?}"
+        );
+    }
 }
 
 /// RFC 9293 §3.10.2: SEND after CLOSE is an error; data after one's own FIN breaks
