@@ -39,16 +39,19 @@ impl LoadedStack {
     }
 
     /// How the timers become ticks of `tick_ms`, one line per timer that is not a whole
-    /// number of ticks, for stacks from a file (a built-in's roundings are part of its
-    /// documented table; `teardown stack show` prints them).
+    /// number of ticks: for stacks from a file, and for a built-in checked at another tick
+    /// than its own (at its own, the roundings are part of its documented table, which
+    /// `teardown stack show` prints).
     pub fn tick_warnings(&self, tick_ms: u64) -> Vec<String> {
-        match &self.source {
-            StackSource::Builtin => Vec::new(),
-            StackSource::File(p) => stack_file::tick_rounding(&self.spec.stack, tick_ms)
-                .into_iter()
-                .map(|n| format!("{p}: {n}"))
-                .collect(),
-        }
+        let origin = match &self.source {
+            StackSource::Builtin if tick_ms == self.spec.bounds.tick_ms => return Vec::new(),
+            StackSource::Builtin => format!("built-in {}", self.spec.stack.name),
+            StackSource::File(p) => p.clone(),
+        };
+        stack_file::tick_rounding(&self.spec.stack, tick_ms)
+            .into_iter()
+            .map(|n| format!("{origin}: {n}"))
+            .collect()
     }
 }
 
@@ -118,6 +121,14 @@ mod tests {
         assert!(
             e.contains("unknown stack `lunix`") && e.contains("rfc9293+rfc1337"),
             "{e}"
+        );
+        // A built-in at its own tick rounds as documented; at another, it says how.
+        assert!(linux.tick_warnings(linux.spec.bounds.tick_ms).is_empty());
+        let w = linux.tick_warnings(7_000);
+        assert!(
+            w.iter().any(|l| l
+                .starts_with("built-in linux: timers.msl = 30s is 4.286 ticks of 7s: rounded up")),
+            "{w:?}"
         );
         let e = load("no/such/stack.toml").unwrap_err();
         assert!(
