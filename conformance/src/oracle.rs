@@ -564,6 +564,42 @@ fn apply_showing(
     }
 }
 
+/// When [`wait_timer_fired`] applies the expiry.
+#[derive(Clone, Copy)]
+enum Fired {
+    /// At the timer's deadline.
+    AtDeadline,
+    /// At the time of the event it precedes.
+    Now,
+}
+
+/// `h` with `side`'s TIME-WAIT or FIN-WAIT-2 timer fired, if it is due by `t` (RFC 9293
+/// §3.10.8): what arrives or is called at `t` then meets the TCB its expiry left. Replay
+/// tells this story before the one where the timer runs late, which stays a hypothesis.
+fn wait_timer_fired(
+    h: &Hypothesis,
+    side: usize,
+    t: u64,
+    when: Fired,
+    ctx: &Ctx<'_>,
+) -> Option<Hypothesis> {
+    let tcb = h.world.tcb[side];
+    if !matches!(
+        tcb.timer_kind(),
+        Some(TimerKind::TimeWait | TimerKind::FinWait2)
+    ) {
+        return None;
+    }
+    let step = tcb.on_timer(t, &ctx.cfg[side])?;
+    let at = match when {
+        Fired::AtDeadline => tcb.timer.unwrap_or(t),
+        Fired::Now => t,
+    };
+    let mut n = h.clone();
+    apply(&mut n, side, step, at, ctx);
+    Some(n)
+}
+
 /// Logs a hazard that `side`'s emission by `rule` showed.
 fn note_hazard(h: &mut Hypothesis, side: usize, rule: Rule, at: u64, ctx: &Ctx<'_>, hz: Hazard) {
     h.log = Some(Rc::new(LogEntry {
@@ -619,17 +655,7 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
         // arrives now (RFC 9293 §3.10.8): the arrivals meet the TCB its expiry left first —
         // a SYN then finds LISTEN, not TIME-WAIT to reopen — and a timer running late stays
         // a hypothesis after.
-        let expired = matches!(
-            tcb.timer_kind(),
-            Some(TimerKind::TimeWait | TimerKind::FinWait2)
-        )
-        .then(|| tcb.on_timer(t, cfg))
-        .flatten()
-        .map(|step| {
-            let mut n = h.clone();
-            apply(&mut n, x, step, tcb.timer.unwrap_or(t), ctx);
-            n
-        });
+        let expired = wait_timer_fired(h, x, t, Fired::AtDeadline, ctx);
         for base in expired.iter().chain(std::iter::once(h)) {
             // The first k segments in flight delivered in order (the common case; the
             // rest still on the way), or one segment delivered ahead of the others
@@ -698,15 +724,11 @@ fn successors(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mu
         // hypothesis after it.
         if let AppCall::Connect { .. } = call
             && tcb.state == State::TimeWait
-            && let Some(expiry) = tcb.on_timer(t, cfg)
+            && let Some(mut n) = wait_timer_fired(h, x, t, Fired::AtDeadline, ctx)
+            && let Some(step) = n.world.tcb[x].on_app(call, t, cfg)
         {
-            let mut n = h.clone();
-            let due = tcb.timer.unwrap_or(t);
-            apply(&mut n, x, expiry, due, ctx);
-            if let Some(step) = n.world.tcb[x].on_app(call, t, cfg) {
-                apply(&mut n, x, step, t, ctx);
-                out.push(n);
-            }
+            apply(&mut n, x, step, t, ctx);
+            out.push(n);
         }
         if let Some(step) = tcb.on_app(call, t, cfg) {
             let mut n = h.clone();
@@ -1592,19 +1614,10 @@ impl ConnectionReplay {
         // On the receiver's host the segment arrives now; a TIME-WAIT or FIN-WAIT-2 timer
         // due by then may have fired first, or may run late: both stay hypotheses.
         if at_host[y] {
-            let mut fired = Vec::new();
-            for h in &explained {
-                let tcb = h.world.tcb[y];
-                if matches!(
-                    tcb.timer_kind(),
-                    Some(TimerKind::TimeWait | TimerKind::FinWait2)
-                ) && let Some(step) = tcb.on_timer(t, &self.cfg[y])
-                {
-                    let mut n = h.clone();
-                    apply(&mut n, y, step, t, &ctx);
-                    fired.push(n);
-                }
-            }
+            let mut fired: Vec<Hypothesis> = explained
+                .iter()
+                .filter_map(|h| wait_timer_fired(h, y, t, Fired::Now, &ctx))
+                .collect();
             // The timer that fired on time is the story told when both explain the rest
             // (deduplication and the verdict keep the first of equals); running late stays
             // a hypothesis.

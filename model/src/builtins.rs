@@ -30,6 +30,11 @@ pub type Builtin = StackSpec;
 /// Every built-in description with its default bounds and expected verdicts, read from the
 /// stack files embedded in this crate (`model/stacks/*.toml`), in table order.
 pub fn builtins() -> Vec<Builtin> {
+    all().to_vec()
+}
+
+/// The built-ins, read once.
+fn all() -> &'static [Builtin] {
     static ALL: OnceLock<Vec<Builtin>> = OnceLock::new();
     ALL.get_or_init(|| {
         embedded_names()
@@ -42,12 +47,11 @@ pub fn builtins() -> Vec<Builtin> {
             })
             .collect()
     })
-    .clone()
 }
 
 /// The built-in with this name.
 pub fn builtin(name: &str) -> Option<Builtin> {
-    builtins().into_iter().find(|b| b.stack.name == name)
+    all().iter().find(|b| b.stack.name == name).cloned()
 }
 
 /// The names of every built-in, in table order.
