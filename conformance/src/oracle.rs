@@ -432,7 +432,7 @@ struct Emitted {
 }
 
 /// What one hypothesis says the world is.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct World {
     tcb: [Tcb32; 2],
     /// Emitted by each side, not yet seen.
@@ -445,6 +445,27 @@ struct World {
     last_seen: [Option<Seg>; 2],
     /// The last segment delivered to each side (the network may deliver it again).
     last_delivered: [Option<Seg>; 2],
+}
+
+/// Cloned by hand: replay clones a world for every hidden event it tries, and the derived
+/// clone copies the in-flight lists element by element; `from_slice` copies them whole.
+impl Clone for World {
+    fn clone(&self) -> Self {
+        World {
+            tcb: self.tcb,
+            owed: [
+                SmallVec::from_slice(&self.owed[0]),
+                SmallVec::from_slice(&self.owed[1]),
+            ],
+            wire: [
+                SmallVec::from_slice(&self.wire[0]),
+                SmallVec::from_slice(&self.wire[1]),
+            ],
+            iss_unbound: self.iss_unbound,
+            last_seen: self.last_seen,
+            last_delivered: self.last_delivered,
+        }
+    }
 }
 
 /// A step worth remembering for classification, hazards and reports.
@@ -493,6 +514,14 @@ impl Hypothesis {
     fn log_iter(&self) -> impl Iterator<Item = &LogEntry> {
         std::iter::successors(self.log.as_deref(), |e| e.prev.as_deref())
     }
+}
+
+thread_local! {
+    /// The search's frontiers, kept from one segment to the next (of any connection replayed
+    /// on this thread) so that they are not grown afresh, hypothesis by hypothesis, for
+    /// every segment.
+    static FRONTIERS: std::cell::Cell<(Vec<Hypothesis>, Vec<Hypothesis>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Rules worth a log entry: everything but the steady state of a transfer.
@@ -1009,7 +1038,12 @@ fn dedup(hyps: &mut Vec<Hypothesis>) {
             w.wire[0].len(),
             w.wire[1].len(),
         ];
-        let print = rustc_hash::FxBuildHasher.hash_one((&w.tcb, shape));
+        // A prefilter, not an identity: the fields that most often tell worlds apart.
+        let print = rustc_hash::FxBuildHasher.hash_one((
+            w.tcb
+                .map(|t| (t.state, t.snd_nxt, t.rcv_nxt, t.snd_una, t.timer)),
+            shape,
+        ));
         match (0..kept).find(|&k| prints[k] == print && hyps[k].world == hyps[i].world) {
             Some(k) => {
                 if hyps[i].losses < hyps[k].losses {
@@ -1017,7 +1051,9 @@ fn dedup(hyps: &mut Vec<Hypothesis>) {
                 }
             }
             None => {
-                hyps.swap(kept, i);
+                if kept != i {
+                    hyps.swap(kept, i);
+                }
                 prints.push(print);
                 kept += 1;
             }
@@ -1040,7 +1076,7 @@ struct IncarnationState {
     started_mid_stream: bool,
     bound_hit: bool,
     reuse: Option<Reuse>,
-    ladder: std::collections::VecDeque<LadderRow>,
+    ladder: std::collections::VecDeque<Rung>,
     /// Frame of the first FIN from each side, and its end sequence number.
     first_fin: [Option<(u64, u32)>; 2],
     /// A segment from each side acknowledged the other's first FIN before that side sent
@@ -1061,6 +1097,47 @@ struct IncarnationState {
     requests: u32,
     /// The side that sent the last payload.
     last_data_from: Option<usize>,
+}
+
+/// A ladder row while its incarnation is replayed: kept for every live incarnation (most of
+/// which end plainly CONFORMING and never show it), so a third of a [`LadderRow`]'s size.
+#[derive(Clone, Copy, Debug)]
+struct Rung {
+    frame: u64,
+    since_first_ns: u64,
+    from: u8,
+    flags: Flags,
+    seq: u32,
+    ack: u32,
+    len: u32,
+    states: [RungState; 2],
+}
+
+/// What the hypotheses say of one side's state after a frame.
+#[derive(Clone, Copy, Debug)]
+enum RungState {
+    Agreed(State),
+    Disputed,
+    NoStory,
+}
+
+impl Rung {
+    fn row(self) -> LadderRow {
+        LadderRow {
+            frame: self.frame,
+            time_s: self.since_first_ns as f64 / 1e9,
+            from: side_name(usize::from(self.from)),
+            flags: self.flags.tcpdump(),
+            seq: self.seq,
+            ack: self.ack,
+            len: self.len,
+            states: self.states.map(|s| match s {
+                RungState::Agreed(state) => state.rfc_name(),
+                RungState::Disputed => "?",
+                RungState::NoStory => "-",
+            }),
+        }
+    }
 }
 
 /// Replays the segments of one connection as they arrive.
@@ -1506,16 +1583,16 @@ impl ConnectionReplay {
         let states = [0, 1].map(|side| {
             let mut names = self.hyps.iter().map(|h| h.world.tcb[side].state);
             match names.next() {
-                Some(first) if names.all(|s| s == first) => first.rfc_name(),
-                Some(_) => "?",
-                None => "-",
+                Some(first) if names.all(|s| s == first) => RungState::Agreed(first),
+                Some(_) => RungState::Disputed,
+                None => RungState::NoStory,
             }
         });
-        let row = LadderRow {
+        let row = Rung {
             frame: obs.frame,
-            time_s: (t.saturating_sub(self.current.first_t)) as f64 / 1e9,
-            from: side_name(x),
-            flags: seg.flags.tcpdump(),
+            since_first_ns: t.saturating_sub(self.current.first_t),
+            from: x as u8,
+            flags: seg.flags,
             seq: seg.seq.wrapping_sub(isn_x),
             ack: if seg.has(Flags::ACK) {
                 seg.ack.wrapping_sub(isn_y)
@@ -1566,8 +1643,7 @@ impl ConnectionReplay {
         // hidden events. (Comparing depths across hypotheses would let a cheap wrong story
         // evict a dearer true one.)
         let mut explained = Vec::with_capacity(2 * alive.len());
-        let mut frontier: Vec<Hypothesis> = Vec::new();
-        let mut next: Vec<Hypothesis> = Vec::new();
+        let (mut frontier, mut next) = FRONTIERS.take();
         for h in &alive {
             let found_before = explained.len();
             explain(h, x, seg, t, &ctx, &mut explained);
@@ -1605,6 +1681,9 @@ impl ConnectionReplay {
                 explained.push(n);
             }
         }
+        frontier.clear();
+        next.clear();
+        FRONTIERS.set((frontier, next));
         if explained.is_empty() {
             let witness = alive.first().cloned();
             self.hyps = alive;
@@ -2039,7 +2118,7 @@ impl ConnectionReplay {
             hypotheses: cur.hypotheses_at_end,
             hypothesis_bound_hit: cur.bound_hit,
             ladder: if keep_ladder {
-                cur.ladder.into_iter().collect()
+                cur.ladder.into_iter().map(Rung::row).collect()
             } else {
                 Vec::new()
             },

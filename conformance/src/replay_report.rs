@@ -33,17 +33,56 @@ pub fn exit_status(files: &[FileVerdicts], fail_on: FailOn) -> u8 {
     u8::from(fail)
 }
 
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    files: &'a [FileVerdicts],
+    summary: Summary,
+}
+
 /// JSON: one object per file with its connections and their incarnations' verdicts.
 pub fn to_json(files: &[FileVerdicts]) -> serde_json::Result<String> {
-    #[derive(Serialize)]
-    struct Out<'a> {
-        files: &'a [FileVerdicts],
-        summary: Summary,
-    }
-    serde_json::to_string_pretty(&Out {
+    serde_json::to_string_pretty(&JsonReport {
         files,
         summary: summarize(files),
     })
+}
+
+/// [`to_json`], written to `w` as it is serialised (and a final newline) rather than built
+/// as one string: on a capture of a hundred thousand connections the report is hundreds of
+/// megabytes.
+pub fn write_json(files: &[FileVerdicts], mut w: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(
+        &mut w,
+        &JsonReport {
+            files,
+            summary: summarize(files),
+        },
+    )?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// [`to_human`], written to `w` one file's report at a time.
+pub fn write_human(files: &[FileVerdicts], mut w: impl std::io::Write) -> std::io::Result<()> {
+    for f in files {
+        let mut o = String::new();
+        file_human(&mut o, f, usize::MAX);
+        w.write_all(o.as_bytes())?;
+    }
+    w.write_all(summary_human(files).as_bytes())?;
+    w.flush()
+}
+
+/// [`to_junit`], written to `w` one file's test suite at a time.
+pub fn write_junit(files: &[FileVerdicts], mut w: impl std::io::Write) -> std::io::Result<()> {
+    w.write_all(JUNIT_HEAD.as_bytes())?;
+    for f in files {
+        let mut o = String::new();
+        junit_suite(&mut o, f);
+        w.write_all(o.as_bytes())?;
+    }
+    w.write_all(JUNIT_TAIL.as_bytes())?;
+    w.flush()
 }
 
 /// Counts over every incarnation of every file.
@@ -99,6 +138,13 @@ pub fn to_human_limited(files: &[FileVerdicts], max_connections: usize) -> Strin
     for f in files {
         file_human(&mut o, f, max_connections);
     }
+    o.push_str(&summary_human(files));
+    o
+}
+
+/// The summary table of the human report.
+fn summary_human(files: &[FileVerdicts]) -> String {
+    let mut o = String::new();
     let s = summarize(files);
     let _ = writeln!(o, "summary");
     let table = |o: &mut String, title: &str, m: &BTreeMap<&'static str, usize>| {
@@ -283,10 +329,21 @@ pub(crate) fn xml_escape(s: &str) -> String {
 /// JUnit XML: a test suite per file, a test case per incarnation; violations are failures,
 /// inconclusive verdicts are skipped test cases with the reason.
 pub fn to_junit(files: &[FileVerdicts]) -> String {
-    let mut o = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"teardown replay\">\n",
-    );
+    let mut o = String::from(JUNIT_HEAD);
     for f in files {
+        junit_suite(&mut o, f);
+    }
+    o.push_str(JUNIT_TAIL);
+    o
+}
+
+const JUNIT_HEAD: &str =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"teardown replay\">\n";
+const JUNIT_TAIL: &str = "</testsuites>\n";
+
+/// One file's `<testsuite>`.
+fn junit_suite(o: &mut String, f: &FileVerdicts) {
+    {
         let cases: Vec<(&ConnectionVerdict, &IncarnationVerdict)> = f
             .connections
             .iter()
@@ -339,6 +396,4 @@ pub fn to_junit(files: &[FileVerdicts]) -> String {
         }
         o.push_str("  </testsuite>\n");
     }
-    o.push_str("</testsuites>\n");
-    o
 }

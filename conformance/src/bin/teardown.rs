@@ -583,18 +583,20 @@ fn run_replay(args: &ReplayArgs) -> u8 {
         },
     };
     let files = replay_paths(&inputs("replay", &args.inputs), &opts, jobs(args.jobs));
-    let text = match args.format {
-        ReplayFormat::Human => replay_report::to_human(&files),
-        ReplayFormat::Json => match replay_report::to_json(&files) {
-            Ok(json) => json + "\n",
-            Err(e) => {
-                eprintln!("teardown replay: {e}");
-                return 2;
-            }
-        },
-        ReplayFormat::Junit => replay_report::to_junit(&files),
+    // Written as rendered, not built whole first: the report of a large capture is hundreds
+    // of megabytes. A reader that went away (`| head`) is not an error.
+    let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = match args.format {
+        ReplayFormat::Human => replay_report::write_human(&files, out),
+        ReplayFormat::Json => replay_report::write_json(&files, out),
+        ReplayFormat::Junit => replay_report::write_junit(&files, out),
     };
-    emit(&text);
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("teardown replay: cannot write the report: {e}");
+        return 2;
+    }
     if let Some(dir) = &args.diagram {
         match teardown_conformance::artifacts::write_replay_diagrams(dir, &files, args.diagram_all)
         {
