@@ -319,8 +319,9 @@ pub struct LadderRow {
     pub ack: u32,
     /// Payload length.
     pub len: u32,
-    /// States (client, server) in the replay after this segment, where one hypothesis
-    /// remained; `?` where several disagree.
+    /// States (client, server) in the replay after this segment where its hypotheses agree,
+    /// `?` where they disagree; at the frame replay could not explain, the states it held
+    /// when that frame came, and `-` on the frames after it, of which replay says nothing.
     pub states: [&'static str; 2],
 }
 
@@ -1509,10 +1510,13 @@ impl ConnectionReplay {
             ghost: Ghost::default(),
         };
         self.record_shape(x, &seg, obs, t);
+        // Once replay has stopped, its hypotheses say nothing of the frames after: those rows
+        // show no state rather than the last ones held.
+        let stopped_before = self.diverged;
         if !self.diverged {
             self.replay(x, &seg, obs, t);
         }
-        self.push_ladder(x, &seg, obs, t);
+        self.push_ladder(x, &seg, obs, t, stopped_before);
         self.sent_before[x] = true;
         let end = seg.end();
         self.max_end[x] = Some(match self.max_end[x] {
@@ -1577,10 +1581,13 @@ impl ConnectionReplay {
         }
     }
 
-    fn push_ladder(&mut self, x: usize, seg: &Seg, obs: &Observation, t: u64) {
+    fn push_ladder(&mut self, x: usize, seg: &Seg, obs: &Observation, t: u64, stopped: bool) {
         let isn_x = self.current.isn[x].unwrap_or(0);
         let isn_y = self.current.isn[1 - x].unwrap_or(0);
         let states = [0, 1].map(|side| {
+            if stopped {
+                return RungState::NoStory;
+            }
             let mut names = self.hyps.iter().map(|h| h.world.tcb[side].state);
             match names.next() {
                 Some(first) if names.all(|s| s == first) => RungState::Agreed(first),
