@@ -98,6 +98,41 @@ pub struct Summary {
     pub inconclusive: BTreeMap<&'static str, usize>,
     /// Per hazard.
     pub hazards: BTreeMap<&'static str, usize>,
+    /// What the verdicts suggest about the descriptions replayed against (a different
+    /// `--stack`), one sentence each; absent when there is nothing to suggest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+/// Reuses inside TIME-WAIT that timestamps made safe (RFC 6191), judged VIOLATION
+/// `time-wait-expired` against a Linux description that does not reuse TIME-WAIT: what Linux
+/// does with `net.ipv4.tcp_tw_reuse=1`, and for a socket bound before `connect()` whatever
+/// the sysctl (`tcp_twsk_unique`, called without a TIME-WAIT pointer) — neither shows in a
+/// SYN's fingerprint.
+fn tw_reuse_hint(files: &[FileVerdicts]) -> Option<String> {
+    let mut safe = 0usize;
+    for c in files.iter().flat_map(|f| &f.connections) {
+        for i in &c.incarnations {
+            let Some(v) = &i.violation else { continue };
+            if v.rule != "time-wait-expired" {
+                continue;
+            }
+            let safe_reuse = i.reuse.as_ref().is_some_and(|r| {
+                r.judgment == teardown_model::hazards::ReuseJudgment::SafeByTimestamps
+            });
+            // Only where every such violation is a timestamp-safe reuse by a host judged
+            // as stock Linux would the other description explain them all.
+            if !safe_reuse || !c.stacks.iter().all(|s| s == "linux") {
+                return None;
+            }
+            safe += 1;
+        }
+    }
+    (safe > 0).then(|| {
+        format!(
+            "{safe} time-wait-expired violation(s) are reuses of a 4-tuple inside TIME-WAIT that newer timestamps made safe (RFC 6191), as Linux reuses with net.ipv4.tcp_tw_reuse=1 or for a socket bound to its port before connect(); if the host did that, replay with --stack tw-reuse-with-timestamps"
+        )
+    })
 }
 
 /// The summary table's counts.
@@ -122,6 +157,7 @@ pub fn summarize(files: &[FileVerdicts]) -> Summary {
             *s.hazards.entry(h.hazard).or_default() += 1;
         }
     }
+    s.hints.extend(tw_reuse_hint(files));
     s
 }
 
@@ -161,6 +197,12 @@ fn summary_human(files: &[FileVerdicts]) -> String {
     table(&mut o, "violated rules", &s.rules);
     table(&mut o, "inconclusive", &s.inconclusive);
     table(&mut o, "hazards", &s.hazards);
+    if !s.hints.is_empty() {
+        let _ = writeln!(o, "  hints");
+        for h in &s.hints {
+            let _ = writeln!(o, "    {h}");
+        }
+    }
     o
 }
 

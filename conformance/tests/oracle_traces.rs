@@ -216,3 +216,42 @@ fn linux_and_smoltcp_agree_with_their_ground_truth() {
         wrong.join("\n")
     );
 }
+
+/// The summary's hint to replay against `tw-reuse-with-timestamps` is given where Linux
+/// reused a 4-tuple inside TIME-WAIT under timestamps (tcp_tw_reuse=1, or a port bound
+/// before connect()), and following it leaves nothing to flag; a capture without such a reuse
+/// gets no hint.
+#[test]
+fn the_tw_reuse_hint_is_given_where_following_it_explains_every_violation() {
+    use teardown_conformance::oracle::Verdict;
+    use teardown_conformance::replay_report::summarize;
+    let dir = traces_dir().join("linux/captures");
+    for name in [
+        "tw-reuse1-ts1.client.pcap",
+        "tw-bind-reuseaddr-ts1.server.pcap",
+    ] {
+        let p = dir.join(name);
+        let as_linux = verdicts(&p);
+        assert!(as_linux.count(Verdict::Violation) > 0, "{name}");
+        let hints = summarize(std::slice::from_ref(&as_linux)).hints;
+        assert_eq!(hints.len(), 1, "{name}: {hints:?}");
+        assert!(
+            hints[0].contains("--stack tw-reuse-with-timestamps"),
+            "{name}"
+        );
+        let followed = replay_path(
+            &p,
+            &ReplayOptions {
+                stack: StackChoice::Named(
+                    builtin("tw-reuse-with-timestamps").expect("built-in").stack,
+                ),
+                ..options_for("linux/")
+            },
+        );
+        assert_eq!(followed.count(Verdict::Violation), 0, "{name}");
+        assert_eq!(followed.count(Verdict::Inconclusive), 0, "{name}");
+        assert!(summarize(&[followed]).hints.is_empty(), "{name}");
+    }
+    let plain = verdicts(&dir.join("tw-bind-reuseaddr-ts0.client.pcap"));
+    assert!(summarize(&[plain]).hints.is_empty());
+}
