@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::oracle::{ConnectionVerdict, IncarnationVerdict, Inconclusive, LadderRow, Verdict};
 use crate::replay::FileVerdicts;
+use teardown_model::rules::Rule;
 
 /// What makes `replay` exit with status 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,24 +65,13 @@ pub fn write_json(files: &[FileVerdicts], mut w: impl std::io::Write) -> std::io
 
 /// [`to_human`], written to `w` one file's report at a time.
 pub fn write_human(files: &[FileVerdicts], mut w: impl std::io::Write) -> std::io::Result<()> {
-    for f in files {
-        let mut o = String::new();
-        file_human(&mut o, f, usize::MAX);
-        w.write_all(o.as_bytes())?;
-    }
-    w.write_all(summary_human(files).as_bytes())?;
+    human_pieces(files, usize::MAX, |piece| w.write_all(piece.as_bytes()))?;
     w.flush()
 }
 
 /// [`to_junit`], written to `w` one file's test suite at a time.
 pub fn write_junit(files: &[FileVerdicts], mut w: impl std::io::Write) -> std::io::Result<()> {
-    w.write_all(JUNIT_HEAD.as_bytes())?;
-    for f in files {
-        let mut o = String::new();
-        junit_suite(&mut o, f);
-        w.write_all(o.as_bytes())?;
-    }
-    w.write_all(JUNIT_TAIL.as_bytes())?;
+    junit_pieces(files, |piece| w.write_all(piece.as_bytes()))?;
     w.flush()
 }
 
@@ -114,7 +104,7 @@ fn tw_reuse_hint(files: &[FileVerdicts]) -> Option<String> {
     for c in files.iter().flat_map(|f| &f.connections) {
         for i in &c.incarnations {
             let Some(v) = &i.violation else { continue };
-            if v.rule != "time-wait-expired" {
+            if v.rule != Rule::TimeWaitExpired.id() {
                 continue;
             }
             let safe_reuse = i.reuse.as_ref().is_some_and(|r| {
@@ -171,11 +161,25 @@ pub fn to_human(files: &[FileVerdicts]) -> String {
 /// still counts them all), for captures of thousands of connections.
 pub fn to_human_limited(files: &[FileVerdicts], max_connections: usize) -> String {
     let mut o = String::new();
-    for f in files {
-        file_human(&mut o, f, max_connections);
-    }
-    o.push_str(&summary_human(files));
+    let _ = human_pieces(files, max_connections, |piece| {
+        o.push_str(piece);
+        Ok(())
+    });
     o
+}
+
+/// The human report in pieces, a file's report then the summary, each handed to `put`.
+fn human_pieces(
+    files: &[FileVerdicts],
+    max_connections: usize,
+    mut put: impl FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for f in files {
+        let mut o = String::new();
+        file_human(&mut o, f, max_connections);
+        put(&o)?;
+    }
+    put(&summary_human(files))
 }
 
 /// The summary table of the human report.
@@ -371,12 +375,27 @@ pub(crate) fn xml_escape(s: &str) -> String {
 /// JUnit XML: a test suite per file, a test case per incarnation; violations are failures,
 /// inconclusive verdicts are skipped test cases with the reason.
 pub fn to_junit(files: &[FileVerdicts]) -> String {
-    let mut o = String::from(JUNIT_HEAD);
-    for f in files {
-        junit_suite(&mut o, f);
-    }
-    o.push_str(JUNIT_TAIL);
+    let mut o = String::new();
+    let _ = junit_pieces(files, |piece| {
+        o.push_str(piece);
+        Ok(())
+    });
     o
+}
+
+/// The JUnit report in pieces, the head, a file's test suite each, the tail, each handed to
+/// `put`.
+fn junit_pieces(
+    files: &[FileVerdicts],
+    mut put: impl FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    put(JUNIT_HEAD)?;
+    for f in files {
+        let mut o = String::new();
+        junit_suite(&mut o, f);
+        put(&o)?;
+    }
+    put(JUNIT_TAIL)
 }
 
 const JUNIT_HEAD: &str =
@@ -385,57 +404,55 @@ const JUNIT_TAIL: &str = "</testsuites>\n";
 
 /// One file's `<testsuite>`.
 fn junit_suite(o: &mut String, f: &FileVerdicts) {
-    {
-        let cases: Vec<(&ConnectionVerdict, &IncarnationVerdict)> = f
-            .connections
-            .iter()
-            .flat_map(|c| c.incarnations.iter().map(move |i| (c, i)))
-            .collect();
-        let failures = f.count(Verdict::Violation);
-        let skipped = f.count(Verdict::Inconclusive);
-        let errors = usize::from(f.ingest.error.is_some());
+    let cases: Vec<(&ConnectionVerdict, &IncarnationVerdict)> = f
+        .connections
+        .iter()
+        .flat_map(|c| c.incarnations.iter().map(move |i| (c, i)))
+        .collect();
+    let failures = f.count(Verdict::Violation);
+    let skipped = f.count(Verdict::Inconclusive);
+    let errors = usize::from(f.ingest.error.is_some());
+    let _ = writeln!(
+        o,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
+        xml_escape(&f.ingest.path),
+        cases.len() + errors
+    );
+    if let Some(e) = &f.ingest.error {
         let _ = writeln!(
             o,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
-            xml_escape(&f.ingest.path),
-            cases.len() + errors
+            "    <testcase name=\"read capture\"><error message=\"{}\"/></testcase>",
+            xml_escape(&e.to_string())
         );
-        if let Some(e) = &f.ingest.error {
-            let _ = writeln!(
-                o,
-                "    <testcase name=\"read capture\"><error message=\"{}\"/></testcase>",
-                xml_escape(&e.to_string())
-            );
-        }
-        for (c, i) in cases {
-            let name = format!("{} -> {} #{}", c.client, c.server, i.incarnation);
-            let _ = write!(
-                o,
-                "    <testcase name=\"{}\" classname=\"{}\">",
-                xml_escape(&name),
-                xml_escape(i.classification.name())
-            );
-            match i.verdict {
-                Verdict::Violation => {
-                    if let Some(v) = &i.violation {
-                        let _ = write!(
-                            o,
-                            "<failure message=\"{} ({})\" type=\"{}\">{}</failure>",
-                            xml_escape(v.rule),
-                            xml_escape(v.section),
-                            xml_escape(v.rule),
-                            xml_escape(&v.explanation)
-                        );
-                    }
-                }
-                Verdict::Inconclusive => {
-                    let why = i.inconclusive.map_or("inconclusive", |r| r.describe());
-                    let _ = write!(o, "<skipped message=\"{}\"/>", xml_escape(why));
-                }
-                Verdict::Conforming => {}
-            }
-            o.push_str("</testcase>\n");
-        }
-        o.push_str("  </testsuite>\n");
     }
+    for (c, i) in cases {
+        let name = format!("{} -> {} #{}", c.client, c.server, i.incarnation);
+        let _ = write!(
+            o,
+            "    <testcase name=\"{}\" classname=\"{}\">",
+            xml_escape(&name),
+            xml_escape(i.classification.name())
+        );
+        match i.verdict {
+            Verdict::Violation => {
+                if let Some(v) = &i.violation {
+                    let _ = write!(
+                        o,
+                        "<failure message=\"{} ({})\" type=\"{}\">{}</failure>",
+                        xml_escape(v.rule),
+                        xml_escape(v.section),
+                        xml_escape(v.rule),
+                        xml_escape(&v.explanation)
+                    );
+                }
+            }
+            Verdict::Inconclusive => {
+                let why = i.inconclusive.map_or("inconclusive", |r| r.describe());
+                let _ = write!(o, "<skipped message=\"{}\"/>", xml_escape(why));
+            }
+            Verdict::Conforming => {}
+        }
+        o.push_str("</testcase>\n");
+    }
+    o.push_str("  </testsuite>\n");
 }
