@@ -5,7 +5,7 @@
 #   bench/run.sh                 # everything (about 15 minutes on 2 cores)
 #   RUNS=3 PARTS=model bench/run.sh
 #
-# PARTS: any of model spin ingest captures (default: all four).
+# PARTS: any of model spin ingest captures flood (default: all five).
 #   model     teardown check per built-in stack at 1 and 2 threads: unique states, states/s,
 #             exploration time, and time-to-verdict (wall, counterexamples included).
 #   spin      bench/spin/run.sh: the Promela port checked by Spin at its best settings,
@@ -17,11 +17,15 @@
 #             tcpdump, nftables, ethtool): ingestion and full replay against tshark, tcptrace,
 #             tcpdump and cat, packets/s, MB/s, peak RSS, at two sizes (the first half and
 #             all of it) and across two files with --jobs 1 and 2.
+#   flood     a SYN flood of 100 k and of 1 M distinct 4-tuples (conformance/examples/flood.rs)
+#             replayed under --max-connections 10000: time and peak RSS, and what memory each
+#             further connection costs (the limit bounds the replays; the report is rendered
+#             into a temporary file as connections settle).
 # Every result line is also appended to bench/results.tsv (git-ignored) with the date.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${RUNS:-5}
-PARTS=${PARTS:-model spin ingest captures}
+PARTS=${PARTS:-model spin ingest captures flood}
 T=target/release/teardown
 CAP=traces/linux/bench/bench.client.pcap
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/teardown-bench.XXXXXX")
@@ -174,6 +178,23 @@ if [[ " $PARTS " == *" captures "* ]]; then
         echo "    scaling 1 -> 2 jobs: $(ratio "$j2" "$j1")"
         record "ratio	jobs2/jobs1=$(ratio "$j2" "$j1")"
     fi
+fi
+if [[ " $PARTS " == *" flood "* ]]; then
+    echo
+    echo "== SYN flood: teardown replay --max-connections 10000 (median of $RUNS; peak RSS median)"
+    cargo build --release --quiet -p teardown-conformance --example flood || exit 2
+    declare -A flood_rss
+    for n in 100000 1000000; do
+        target/release/examples/flood "$n" "$WORK/flood-$n.pcap" || exit 2
+        measure $T replay --max-connections 10000 "$WORK/flood-$n.pcap"
+        flood_rss[$n]=$RSS_MB
+        printf '  %8d SYNs, %8d 4-tuples: %8.2f s, peak RSS %5d MB\n' "$n" "$n" "$SECS" "$RSS_MB"
+        record "flood	syns=$n	secs=$SECS	rss_mb=$RSS_MB"
+        rm -f "$WORK/flood-$n.pcap"
+    done
+    per=$(awk -v a="${flood_rss[100000]}" -v b="${flood_rss[1000000]}" 'BEGIN {printf "%.0f", (b - a) * 1048576 / 900000}')
+    echo "    each further connection: about $per bytes (the 4-tuple table and the report's index)"
+    record "flood	bytes_per_connection=$per"
 fi
 echo
 echo "results appended to $OUT"

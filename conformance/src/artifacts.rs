@@ -459,39 +459,55 @@ pub fn write_replay_diagrams(
     dir: &std::path::Path,
     files: &[crate::replay::FileVerdicts],
     all: bool,
-) -> Result<Vec<std::path::PathBuf>, String> {
-    use crate::oracle::Verdict;
-    let mut written = Vec::new();
+) -> Result<usize, String> {
+    let mut written = 0;
     for f in files {
-        let name = std::path::Path::new(&f.ingest.path)
-            .file_name()
-            .map_or_else(
-                || f.ingest.path.clone(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-        // The capture's own name where it is a safe file name, as `replay` prints it.
-        let safe = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            && !name.starts_with('.');
-        let sub = dir.join(if safe { name.clone() } else { slug(&name) });
+        let (sub, name) = replay_diagram_dir(dir, &f.ingest.path);
         for c in &f.connections {
-            for i in &c.incarnations {
-                if !all && i.verdict == Verdict::Conforming && i.hazards.is_empty() {
-                    continue;
-                }
-                std::fs::create_dir_all(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
-                let file = sub.join(format!(
-                    "{}-{}.{}.svg",
-                    slug(&c.client.to_string()),
-                    slug(&c.server.to_string()),
-                    i.incarnation
-                ));
-                let svg = teardown_model::ladder::to_svg(&replay_ladder(&name, c, i));
-                std::fs::write(&file, svg).map_err(|e| format!("{}: {e}", file.display()))?;
-                written.push(file);
-            }
+            written += write_incarnation_diagrams(&sub, &name, c, all)?;
         }
+    }
+    Ok(written)
+}
+
+/// The folder under `dir` for the diagrams of the capture `path`, and the capture's name:
+/// the capture's own name where it is a safe file name, as `replay` prints it.
+pub fn replay_diagram_dir(dir: &std::path::Path, path: &str) -> (std::path::PathBuf, String) {
+    let name = std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    let safe = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !name.starts_with('.');
+    let sub = dir.join(if safe { name.clone() } else { slug(&name) });
+    (sub, name)
+}
+
+/// Writes the diagrams of connection `c`'s incarnations into `sub` (see
+/// [`write_replay_diagrams`]); how many.
+pub fn write_incarnation_diagrams(
+    sub: &std::path::Path,
+    name: &str,
+    c: &crate::oracle::ConnectionVerdict,
+    all: bool,
+) -> Result<usize, String> {
+    use crate::oracle::Verdict;
+    let mut written = 0;
+    for i in &c.incarnations {
+        if !all && i.verdict == Verdict::Conforming && i.hazards.is_empty() {
+            continue;
+        }
+        std::fs::create_dir_all(sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+        let file = sub.join(format!(
+            "{}-{}.{}.svg",
+            slug(&c.client.to_string()),
+            slug(&c.server.to_string()),
+            i.incarnation
+        ));
+        let svg = teardown_model::ladder::to_svg(&replay_ladder(name, c, i));
+        std::fs::write(&file, svg).map_err(|e| format!("{}: {e}", file.display()))?;
+        written += 1;
     }
     Ok(written)
 }

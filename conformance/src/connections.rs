@@ -173,12 +173,20 @@ struct Live {
     last_rst_frame: u64,
 }
 
-/// One 4-tuple: the incarnation being tracked kept inline (it is touched by every segment),
-/// the finished ones behind it.
+/// One 4-tuple as every segment sees it: the incarnation being tracked, and how many came
+/// before it.
 #[derive(Clone, Debug)]
 struct Tracked {
-    key: ConnectionKey,
     current: Live,
+    /// Number of finished incarnations (the index of `current`).
+    earlier: usize,
+}
+
+/// What a tracker with history keeps of one 4-tuple besides: its key and its finished
+/// incarnations, for the listing of [`ConnectionTracker::into_connections`].
+#[derive(Clone, Debug)]
+struct History {
+    key: ConnectionKey,
     finished: Vec<Live>,
 }
 
@@ -298,6 +306,10 @@ impl std::hash::BuildHasher for KeyHasherBuilder {
 pub struct ConnectionTracker {
     index: HashMap<PackedKey, usize, KeyHasherBuilder>,
     connections: Vec<Tracked>,
+    /// Per connection, unless made [`ConnectionTracker::without_history`].
+    history: Vec<History>,
+    /// Finished incarnations are counted, not kept, nor keys.
+    no_history: bool,
     /// The connection of the previous segment: segments come in bursts of one connection,
     /// and a five-word comparison is cheaper than a table probe.
     last: Option<(PackedKey, usize)>,
@@ -321,6 +333,26 @@ impl ConnectionTracker {
         Self::default()
     }
 
+    /// An empty tracker that places segments as [`ConnectionTracker::new`]'s does but keeps
+    /// no summary of finished incarnations, for a caller (replay) that judges them itself:
+    /// a 4-tuple reused thousands of times then costs no more than one used once.
+    pub fn without_history() -> Self {
+        ConnectionTracker {
+            no_history: true,
+            ..Self::default()
+        }
+    }
+
+    /// Made by [`ConnectionTracker::without_history`].
+    pub fn keeps_no_history(&self) -> bool {
+        self.no_history
+    }
+
+    /// Incarnations placed so far, over all connections.
+    pub fn incarnation_count(&self) -> usize {
+        self.connections.iter().map(|t| t.earlier + 1).sum()
+    }
+
     /// Files one segment; returns where it went.
     pub fn observe(&mut self, obs: &Observation) -> Placement {
         let (packed, from_a) = PackedKey::of(&obs.src, &obs.dst);
@@ -331,21 +363,20 @@ impl ConnectionTracker {
             None => {
                 let i = self.connections.len();
                 self.index.insert(packed, i);
-                let key = if from_a {
-                    ConnectionKey {
-                        a: obs.src,
-                        b: obs.dst,
-                    }
-                } else {
-                    ConnectionKey {
-                        a: obs.dst,
-                        b: obs.src,
-                    }
-                };
+                if !self.no_history {
+                    let (a, b) = if from_a {
+                        (obs.src, obs.dst)
+                    } else {
+                        (obs.dst, obs.src)
+                    };
+                    self.history.push(History {
+                        key: ConnectionKey { a, b },
+                        finished: Vec::new(),
+                    });
+                }
                 self.connections.push(Tracked {
-                    key,
                     current: new_incarnation(IncarnationStart::First, obs),
-                    finished: Vec::new(),
+                    earlier: 0,
                 });
                 i
             }
@@ -361,19 +392,22 @@ impl ConnectionTracker {
         };
         if let Some(start) = split_cause(&tracked.current, obs, s) {
             let done = std::mem::replace(&mut tracked.current, new_incarnation(start, obs));
-            tracked.finished.push(done);
+            if let Some(h) = self.history.get_mut(connection) {
+                h.finished.push(done);
+            }
+            tracked.earlier += 1;
         }
         record(&mut tracked.current, obs, s);
         Placement {
             connection,
-            incarnation: tracked.finished.len(),
+            incarnation: tracked.earlier,
             from_a,
         }
     }
 
     /// The 4-tuple of a connection, by its index in order of first appearance.
     pub fn key(&self, connection: usize) -> Option<ConnectionKey> {
-        self.connections.get(connection).map(|t| t.key)
+        self.history.get(connection).map(|h| h.key)
     }
 
     /// Number of connections (distinct 4-tuples).
@@ -386,13 +420,15 @@ impl ConnectionTracker {
         self.connections.is_empty()
     }
 
-    /// Consumes the tracker, returning the connections in order of first appearance.
+    /// Consumes the tracker, returning the connections in order of first appearance (none
+    /// from a tracker [`ConnectionTracker::without_history`]).
     pub fn into_connections(self) -> Vec<ConnectionSummary> {
         self.connections
             .into_iter()
-            .map(|t| {
-                let key = t.key;
-                let incarnations = t
+            .zip(self.history)
+            .map(|(t, h)| {
+                let key = h.key;
+                let incarnations = h
                     .finished
                     .iter()
                     .chain(std::iter::once(&t.current))

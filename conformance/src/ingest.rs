@@ -65,7 +65,7 @@ pub struct FileSummary {
     pub connection_count: usize,
     /// Incarnations over all 4-tuples.
     pub incarnation_count: usize,
-    /// Connections in order of first appearance.
+    /// Connections in order of first appearance (none from [`ingest_streaming`]).
     pub connections: Vec<ConnectionSummary>,
     /// Damage that stopped reading; everything above covers the frames before it.
     pub error: Option<CaptureError>,
@@ -87,9 +87,34 @@ impl FileSummary {
 pub fn ingest<R: Read>(
     path: &str,
     input: R,
+    on_segment: impl FnMut(&Observation, Placement),
+) -> FileSummary {
+    ingest_with(path, input, ConnectionTracker::new(), on_segment)
+}
+
+/// [`ingest`] for a caller that judges the connections itself (replay): the summary counts
+/// connections and incarnations but lists none (`connections` is empty), and the tracker
+/// keeps no history of finished incarnations, so that memory does not grow with them.
+pub fn ingest_streaming<R: Read>(
+    path: &str,
+    input: R,
+    on_segment: impl FnMut(&Observation, Placement),
+) -> FileSummary {
+    ingest_with(
+        path,
+        input,
+        ConnectionTracker::without_history(),
+        on_segment,
+    )
+}
+
+fn ingest_with<R: Read>(
+    path: &str,
+    input: R,
+    mut tracker: ConnectionTracker,
     mut on_segment: impl FnMut(&Observation, Placement),
 ) -> FileSummary {
-    let mut tracker = ConnectionTracker::new();
+    let listing = !tracker.keeps_no_history();
     // Per frame: a short list searched linearly beats a map (captures have one to a few).
     let mut link_types: Vec<(LinkType, u64)> = Vec::new();
     let mut skipped: BTreeMap<SkipReason, u64> = BTreeMap::new();
@@ -126,7 +151,12 @@ pub fn ingest<R: Read>(
             *skipped.entry(SkipReason::NotAPacket(what)).or_default() += 1;
         }
     });
-    let connections = tracker.into_connections();
+    let (connection_count, incarnation_count) = (tracker.len(), tracker.incarnation_count());
+    let connections = if listing {
+        tracker.into_connections()
+    } else {
+        Vec::new()
+    };
     link_types.sort();
     FileSummary {
         path: path.to_string(),
@@ -155,8 +185,8 @@ pub fn ingest<R: Read>(
             })
             .collect(),
         timestamps_backwards: backwards,
-        connection_count: connections.len(),
-        incarnation_count: connections.iter().map(|c| c.incarnations.len()).sum(),
+        connection_count,
+        incarnation_count,
         connections,
         error: outcome.error,
         running_until_ns: outcome.running_until_ns,

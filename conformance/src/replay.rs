@@ -10,7 +10,7 @@ use teardown_model::stack::StackDescription;
 
 use crate::capture::{CaptureError, CaptureErrorKind, ErrorUnit};
 use crate::connections::ConnectionKey;
-use crate::ingest::{FileSummary, ingest};
+use crate::ingest::{FileSummary, ingest_streaming};
 use crate::observation::Observation;
 use crate::oracle::{ConnectionReplay, ConnectionVerdict, Inconclusive, VantageChoice, Verdict};
 
@@ -176,12 +176,91 @@ struct Live {
 /// How often, in capture time, replay looks for connections that fell silent.
 const SWEEP_INTERVAL_NS: i64 = 10_000_000_000;
 
-/// What one 4-tuple became: its verdict so far, what `--stack auto` picked, and whether its
-/// last replay was cut short by eviction.
-struct Finished {
-    verdict: ConnectionVerdict,
-    picks: [Option<StackPick>; 2],
+/// Where a replay hands each connection as it settles: its replay ended (the capture did,
+/// it was closed and silent past its quiet horizon, or it was let go at
+/// `--max-connections`), so nothing of it stays in memory that the sink does not keep.
+/// [`replay`] collects them; a report renderer can write them out instead
+/// (`replay_report::Rendered`), which bounds the memory of a capture with millions of
+/// connections by `--max-connections`.
+pub trait VerdictSink {
+    /// Connection `index` (order of first appearance) settled with `verdict`. `first`: its
+    /// first replay, with what `--stack auto` picked; otherwise a later replay of a 4-tuple
+    /// that came back, whose incarnations follow those already given (its `client` and
+    /// `server` are the first replay's; its incarnations already judged are INCONCLUSIVE,
+    /// resumed).
+    fn settled(&mut self, index: usize, verdict: ConnectionVerdict, picks: Picks, first: bool);
+}
+
+/// What `--stack auto` picked for client and server.
+pub type Picks = [Option<StackPick>; 2];
+
+/// Collects settled connections into a [`FileVerdicts`]' list, in order of first appearance:
+/// the sink of [`replay`].
+#[derive(Debug, Default)]
+pub struct Collect {
+    connections: Vec<Option<(ConnectionVerdict, Picks)>>,
+}
+
+impl Collect {
+    /// The verdicts of the replay `outcome` came from, run with `opts`.
+    pub fn into_verdicts(self, outcome: FileOutcome, opts: &ReplayOptions) -> FileVerdicts {
+        let auto = matches!(opts.stack, StackChoice::Auto { .. });
+        let mut picks = Vec::new();
+        let connections = self
+            .connections
+            .into_iter()
+            .flatten()
+            .map(|(verdict, p)| {
+                if auto {
+                    picks.push(p);
+                }
+                verdict
+            })
+            .collect();
+        FileVerdicts {
+            ingest: outcome.ingest,
+            connections,
+            stack_picks: picks,
+            evictions: outcome.evictions,
+        }
+    }
+}
+
+impl VerdictSink for Collect {
+    fn settled(&mut self, index: usize, verdict: ConnectionVerdict, picks: Picks, first: bool) {
+        if index >= self.connections.len() {
+            self.connections.resize_with(index + 1, || None);
+        }
+        let Some(slot) = self.connections.get_mut(index) else {
+            return;
+        };
+        match slot {
+            Some((prev, _)) if !first => prev.incarnations.extend(verdict.incarnations),
+            _ => *slot = Some((verdict, picks)),
+        }
+    }
+}
+
+/// What replay remembers of a 4-tuple once its replay settled, should the 4-tuple come back.
+#[derive(Clone, Copy)]
+struct Settled {
+    /// The last incarnation judged.
+    judged: Option<u32>,
+    /// Its last replay was cut short by eviction.
     evicted: bool,
+    /// The client is endpoint `a` of the key.
+    client_is_a: bool,
+}
+
+/// The outcome of one file's replay besides its connections, which went to the sink.
+#[derive(Clone, Debug)]
+pub struct FileOutcome {
+    /// Ingestion's account of the file.
+    pub ingest: FileReport,
+    /// Connections (distinct 4-tuples) handed to the sink.
+    pub connections: usize,
+    /// Connections let go at `--max-connections`, if the limit was reached.
+    pub evictions: Option<Evictions>,
 }
 
 /// Why a replay ended before the capture did.
@@ -201,9 +280,21 @@ enum Ending {
 /// back, the new segments are replayed afresh and their incarnations appended to its
 /// verdict.
 pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdicts {
-    // Per connection (index in order of first appearance): being replayed, or finished.
+    let mut sink = Collect::default();
+    let outcome = replay_into(path, input, opts, &mut sink);
+    sink.into_verdicts(outcome, opts)
+}
+
+/// [`replay`], handing each connection to `sink` as it settles instead of collecting them.
+pub fn replay_into<R: Read>(
+    path: &str,
+    input: R,
+    opts: &ReplayOptions,
+    sink: &mut dyn VerdictSink,
+) -> FileOutcome {
+    // Per connection (index in order of first appearance): being replayed, or settled.
     let mut live: Vec<Option<Box<Live>>> = Vec::new();
-    let mut finished: Vec<Option<Finished>> = Vec::new();
+    let mut finished: Vec<Option<Settled>> = Vec::new();
     let mut live_ids: Vec<usize> = Vec::new();
     let mut last_ts = i64::MIN;
     let mut next_sweep = i64::MIN;
@@ -217,7 +308,7 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
             .find(|b| b.stack.name == name)
             .map(|b| b.stack.clone())
     };
-    let summary = ingest(path, input, |obs, placement| {
+    let summary = ingest_streaming(path, input, |obs, placement| {
         last_ts = last_ts.max(obs.timestamp_ns);
         let c = placement.connection;
         if c >= live.len() {
@@ -237,7 +328,7 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
                 match quiet_until {
                     Some(until) if until < last_ts => {
                         if let (Some(l), Some(f)) = (live[c].take(), finished.get_mut(c)) {
-                            settle(f, *l, until, Ending::Settled);
+                            settle(sink, c, f, *l, until, Ending::Settled);
                         }
                         false
                     }
@@ -252,7 +343,7 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
                 open: 0,
                 first_frame: obs.frame,
             });
-            evict(&mut live, &mut finished, &mut live_ids, last_ts, e);
+            evict(sink, &mut live, &mut finished, &mut live_ids, last_ts, e);
         }
         let Some(slot) = live.get_mut(c) else { return };
         let l = slot.get_or_insert_with(|| {
@@ -289,32 +380,19 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
     });
     // Silence until the capture stopped running is evidence too.
     let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
-    for (slot, f) in live.into_iter().zip(finished.iter_mut()) {
+    for (c, (slot, f)) in live.into_iter().zip(finished.iter_mut()).enumerate() {
         if let Some(l) = slot {
             let until = if l.replay.closed() {
                 end.min(l.last_ns.saturating_add(l.horizon_ns))
             } else {
                 end
             };
-            settle(f, *l, until, Ending::Settled);
+            settle(sink, c, f, *l, until, Ending::Settled);
         }
     }
-    let auto = matches!(opts.stack, StackChoice::Auto { .. });
-    let mut picks = Vec::new();
-    let connections = finished
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            if auto {
-                picks.push(f.picks);
-            }
-            f.verdict
-        })
-        .collect();
-    FileVerdicts {
+    FileOutcome {
+        connections: finished.iter().flatten().count(),
         ingest: file_report(summary),
-        connections,
-        stack_picks: picks,
         evictions,
     }
 }
@@ -323,8 +401,9 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
 /// closed ones first (their verdict stands), then open ones, least recently active first.
 /// An eighth at a time, so that the sort is paid once per many new connections.
 fn evict(
+    sink: &mut dyn VerdictSink,
     live: &mut [Option<Box<Live>>],
-    finished: &mut [Option<Finished>],
+    finished: &mut [Option<Settled>],
     live_ids: &mut Vec<usize>,
     now: i64,
     e: &mut Evictions,
@@ -341,7 +420,7 @@ fn evict(
     for &(open, _, c) in order.iter().take(n) {
         if let (Some(l), Some(f)) = (live.get_mut(c).and_then(Option::take), finished.get_mut(c)) {
             let until = now.max(l.last_ns);
-            settle(f, *l, until, Ending::Evicted { open });
+            settle(sink, c, f, *l, until, Ending::Evicted { open });
             e.connections += 1;
             e.open += u64::from(open);
         }
@@ -349,10 +428,17 @@ fn evict(
     live_ids.retain(|&c| live.get(c).is_some_and(Option::is_some));
 }
 
-/// Finishes `l` as of `until` into the connection's verdict: the first replay of the 4-tuple
-/// makes it, a later one (after the connection fell silent or was evicted) appends its
+/// Finishes `l` as of `until` and hands its verdict to `sink`: the first replay of the
+/// 4-tuple makes it, a later one (after the connection fell silent or was evicted) adds its
 /// incarnations; more of one already judged is marked as such.
-fn settle(f: &mut Option<Finished>, l: Live, until: i64, ending: Ending) {
+fn settle(
+    sink: &mut dyn VerdictSink,
+    index: usize,
+    f: &mut Option<Settled>,
+    l: Live,
+    until: i64,
+    ending: Ending,
+) {
     let mut verdict = l.replay.finish(until);
     if ending == (Ending::Evicted { open: true })
         && let Some(i) = verdict.incarnations.last_mut()
@@ -362,33 +448,42 @@ fn settle(f: &mut Option<Finished>, l: Live, until: i64, ending: Ending) {
         i.inconclusive = Some(Inconclusive::Evicted);
     }
     let evicted = matches!(ending, Ending::Evicted { .. });
+    let last = verdict
+        .incarnations
+        .last()
+        .and_then(|i| u32::try_from(i.incarnation).ok());
     match f {
         None => {
-            *f = Some(Finished {
-                verdict,
-                picks: l.picks,
+            *f = Some(Settled {
+                judged: last,
                 evicted,
-            })
+                client_is_a: verdict.client == verdict.key.a,
+            });
+            sink.settled(index, verdict, l.picks, true);
         }
         Some(prev) => {
             // A new incarnation (a SYN after the gap) stands on its own.
-            let judged = prev.verdict.incarnations.last().map(|i| i.incarnation);
             let why = if prev.evicted {
                 Inconclusive::ResumedAfterEviction
             } else {
                 Inconclusive::ResumedAfterSilence
             };
-            prev.verdict
-                .incarnations
-                .extend(verdict.incarnations.into_iter().map(|mut i| {
-                    if judged.is_some_and(|j| i.incarnation <= j) && i.verdict != Verdict::Violation
-                    {
-                        i.verdict = Verdict::Inconclusive;
-                        i.inconclusive = Some(why);
-                    }
-                    i
-                }));
+            for i in &mut verdict.incarnations {
+                if prev
+                    .judged
+                    .is_some_and(|j| u32::try_from(i.incarnation).is_ok_and(|n| n <= j))
+                    && i.verdict != Verdict::Violation
+                {
+                    i.verdict = Verdict::Inconclusive;
+                    i.inconclusive = Some(why);
+                }
+            }
+            // Reported under the 4-tuple's first replay, whose client and server it keeps.
+            let (a, b) = (verdict.key.a, verdict.key.b);
+            (verdict.client, verdict.server) = if prev.client_is_a { (a, b) } else { (b, a) };
             prev.evicted = evicted;
+            prev.judged = last.or(prev.judged);
+            sink.settled(index, verdict, l.picks, false);
         }
     }
 }
@@ -442,37 +537,71 @@ pub fn replay_paths(
     opts: &ReplayOptions,
     jobs: usize,
 ) -> Vec<FileVerdicts> {
+    each_path(paths, jobs, |p| replay_path(p, opts))
+}
+
+/// [`replay_paths`] with each file's verdicts handed to a sink of its own as they settle,
+/// made by `sink` for the file (its path as given); the sinks come back with the outcomes.
+pub fn replay_paths_into<S: VerdictSink + Send>(
+    paths: &[std::path::PathBuf],
+    opts: &ReplayOptions,
+    jobs: usize,
+    sink: impl Fn(&Path) -> S + Sync,
+) -> Vec<(FileOutcome, S)> {
+    each_path(paths, jobs, |p| {
+        let mut s = sink(p);
+        let outcome = replay_path_into(p, opts, &mut s);
+        (outcome, s)
+    })
+}
+
+fn each_path<T: Send>(
+    paths: &[std::path::PathBuf],
+    jobs: usize,
+    one: impl Fn(&Path) -> T + Sync,
+) -> Vec<T> {
     use rayon::prelude::*;
     if jobs <= 1 || paths.len() <= 1 {
-        return paths.iter().map(|p| replay_path(p, opts)).collect();
+        return paths.iter().map(|p| one(p)).collect();
     }
     match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
-        Ok(pool) => pool.install(|| paths.par_iter().map(|p| replay_path(p, opts)).collect()),
+        Ok(pool) => pool.install(|| paths.par_iter().map(|p| one(p)).collect()),
         // No threads to be had: one file after another gives the same reports.
-        Err(_) => paths.iter().map(|p| replay_path(p, opts)).collect(),
+        Err(_) => paths.iter().map(|p| one(p)).collect(),
     }
 }
 
 /// Replays one capture file; an unopenable file is a report with an error.
 pub fn replay_path(path: &Path, opts: &ReplayOptions) -> FileVerdicts {
+    let mut sink = Collect::default();
+    let outcome = replay_path_into(path, opts, &mut sink);
+    sink.into_verdicts(outcome, opts)
+}
+
+/// [`replay_path`] handing each connection to `sink` as it settles.
+pub fn replay_path_into(
+    path: &Path,
+    opts: &ReplayOptions,
+    sink: &mut dyn VerdictSink,
+) -> FileOutcome {
     let label = path.display().to_string();
     if path.is_dir() {
-        let mut v = replay(&label, std::io::empty(), opts);
-        v.ingest.error = Some(crate::report::no_captures_error());
-        return v;
+        let mut o = replay_into(&label, std::io::empty(), opts, sink);
+        o.ingest.error = Some(crate::report::no_captures_error());
+        return o;
     }
     match File::open(path) {
-        Ok(f) => replay(&label, BufReader::with_capacity(1 << 16, f), opts),
+        Ok(f) => replay_into(&label, BufReader::with_capacity(1 << 16, f), opts, sink),
         Err(e) => {
-            let mut v = replay(&label, std::io::empty(), opts);
-            v.ingest.error = Some(CaptureError {
+            let mut o = replay_into(&label, std::io::empty(), opts, sink);
+            o.ingest.error = Some(CaptureError {
                 offset: 0,
                 unit: ErrorUnit::File,
                 kind: CaptureErrorKind::Io {
                     detail: e.to_string(),
                 },
             });
-            v
+            o
         }
     }
 }

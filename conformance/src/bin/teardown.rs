@@ -562,8 +562,8 @@ struct GraphArgs {
 /// `teardown replay`: every connection of every capture judged by the oracle.
 fn run_replay(args: &ReplayArgs) -> u8 {
     use teardown_conformance::oracle::VantageChoice;
-    use teardown_conformance::replay::{ReplayOptions, replay_paths};
-    use teardown_conformance::replay_report::{self, FailOn};
+    use teardown_conformance::replay::{ReplayOptions, StackChoice, replay_paths_into};
+    use teardown_conformance::replay_report::{self, FailOn, Rendered, RenderedFile};
     let stack = match stack_choice(&args.stack) {
         Ok(s) => s,
         Err(code) => return code,
@@ -582,36 +582,54 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             max_hypotheses: usize::try_from(args.max_hypotheses).unwrap_or(usize::MAX),
         },
     };
-    let files = replay_paths(&inputs("replay", &args.inputs), &opts, jobs(args.jobs));
-    // Written as rendered, not built whole first: the report of a large capture is hundreds
-    // of megabytes. A reader that went away (`| head`) is not an error.
-    let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = match args.format {
-        ReplayFormat::Human => replay_report::write_human(&files, out),
-        ReplayFormat::Json => replay_report::write_json(&files, out),
-        ReplayFormat::Junit => replay_report::write_junit(&files, out),
+    let format = match args.format {
+        ReplayFormat::Human => replay_report::Format::Human,
+        ReplayFormat::Json => replay_report::Format::Json,
+        ReplayFormat::Junit => replay_report::Format::Junit,
     };
-    if let Err(e) = written
+    let auto = matches!(opts.stack, StackChoice::Auto { .. });
+    // Each connection's report is rendered as its replay settles, not kept: memory follows
+    // the connections replayed at once (--max-connections), not all the capture held.
+    let mut files: Vec<RenderedFile> = replay_paths_into(
+        &inputs("replay", &args.inputs),
+        &opts,
+        jobs(args.jobs),
+        |path| {
+            let r = Rendered::new(format, auto);
+            match &args.diagram {
+                Some(dir) => r.with_diagrams(dir, &path.display().to_string(), args.diagram_all),
+                None => r,
+            }
+        },
+    )
+    .into_iter()
+    .map(|(outcome, rendered)| RenderedFile { outcome, rendered })
+    .collect();
+    // A reader that went away (`| head`) is not an error.
+    let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if let Err(e) = replay_report::write_rendered(format, &mut files, out)
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         eprintln!("teardown replay: cannot write the report: {e}");
         return 2;
     }
     if let Some(dir) = &args.diagram {
-        match teardown_conformance::artifacts::write_replay_diagrams(dir, &files, args.diagram_all)
-        {
-            Ok(written) => eprintln!(
-                "teardown replay: {} ladder diagram(s) in {}",
-                written.len(),
-                dir.display()
-            ),
-            Err(e) => {
-                eprintln!("teardown replay: cannot write diagrams: {e}");
-                return 2;
+        let mut written = 0;
+        for f in &files {
+            match f.rendered.diagrams() {
+                Ok(n) => written += n,
+                Err(e) => {
+                    eprintln!("teardown replay: cannot write diagrams: {e}");
+                    return 2;
+                }
             }
         }
+        eprintln!(
+            "teardown replay: {written} ladder diagram(s) in {}",
+            dir.display()
+        );
     }
-    replay_report::exit_status(
+    replay_report::exit_status_rendered(
         &files,
         match args.fail_on {
             FailOnArg::Violation => FailOn::Violation,

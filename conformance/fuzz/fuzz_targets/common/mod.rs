@@ -10,8 +10,14 @@
 use std::net::SocketAddr;
 
 use teardown_conformance::ingest::ingest;
+use teardown_conformance::oracle::ConnectionVerdict;
 use teardown_conformance::oracle::{VantageChoice, Verdict};
-use teardown_conformance::replay::{Limits, ReplayOptions, StackChoice, replay};
+use teardown_conformance::replay::{
+    Collect, Limits, Picks, ReplayOptions, StackChoice, VerdictSink, replay_into,
+};
+use teardown_conformance::replay_report::{
+    Format, Rendered, RenderedFile, to_human, to_json, to_junit, write_rendered,
+};
 use teardown_conformance::writer::{CapturedSegment, write_pcap};
 use teardown_model::builtins::builtins;
 use teardown_model::segment::{Flags, Ghost, Segment};
@@ -123,9 +129,23 @@ pub fn track_case(data: &[u8]) {
     assert_eq!(summary.incarnation_count, incarnations);
 }
 
+/// Hands every settled connection to the in-memory collector and to a renderer per format.
+struct Both(Collect, Vec<Rendered>);
+
+impl VerdictSink for Both {
+    fn settled(&mut self, index: usize, verdict: ConnectionVerdict, picks: Picks, first: bool) {
+        for r in &mut self.1 {
+            r.settled(index, verdict.clone(), picks.clone(), first);
+        }
+        self.0.settled(index, verdict, picks, first);
+    }
+}
+
 /// The `replay` target: the first byte chooses the description (a built-in, or `auto`),
 /// the vantage and whether every ladder is kept; the second, half the time, small limits;
-/// the rest is the traffic. Every incarnation's verdict agrees with its reason.
+/// the rest is the traffic. Every incarnation's verdict agrees with its reason, and the
+/// report rendered as connections settle (what `teardown replay` writes) is the report of
+/// the verdicts kept whole, in every format.
 pub fn replay_case(data: &[u8]) {
     let [choice, limits, rest @ ..] = data else {
         return;
@@ -163,7 +183,35 @@ pub fn replay_case(data: &[u8]) {
             Limits::default()
         },
     };
-    let v = replay("fuzz", &pcap[..], &opts);
+    let formats = [Format::Human, Format::Json, Format::Junit];
+    let auto = matches!(opts.stack, StackChoice::Auto { .. });
+    let mut both = Both(
+        Collect::default(),
+        formats.iter().map(|&f| Rendered::new(f, auto)).collect(),
+    );
+    let outcome = replay_into("fuzz", &pcap[..], &opts, &mut both);
+    let Both(collected, rendered) = both;
+    let v = collected.into_verdicts(outcome.clone(), &opts);
+    let whole = [
+        to_human(std::slice::from_ref(&v)),
+        format!(
+            "{}\n",
+            to_json(std::slice::from_ref(&v)).expect("serialisable")
+        ),
+        to_junit(std::slice::from_ref(&v)),
+    ];
+    for ((format, r), whole) in formats.into_iter().zip(rendered).zip(whole) {
+        let mut files = [RenderedFile {
+            outcome: outcome.clone(),
+            rendered: r,
+        }];
+        let mut out = Vec::new();
+        write_rendered(format, &mut files, &mut out).expect("rendered");
+        assert!(
+            out == whole.as_bytes(),
+            "{format:?} report rendered as replay went differs"
+        );
+    }
     assert_eq!(v.ingest.error, None);
     if let Some(e) = v.evictions {
         assert!(e.open <= e.connections && e.connections > 0, "{e:?}");
