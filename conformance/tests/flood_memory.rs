@@ -4,12 +4,16 @@
 //! because it reads the process's peak resident set (`VmHWM`), which other tests running
 //! beside it would raise.
 
+mod common;
+
 use std::net::SocketAddr;
+
+use common::pcap_of;
 
 use teardown_conformance::oracle::VantageChoice;
 use teardown_conformance::replay::{Limits, ReplayOptions, StackChoice, replay_into};
 use teardown_conformance::replay_report::{Format, Rendered, RenderedFile, write_rendered};
-use teardown_conformance::writer::{CapturedSegment, write_pcap};
+use teardown_conformance::writer::CapturedSegment;
 use teardown_model::builtins::builtin;
 use teardown_model::segment::{Flags, Ghost, Segment};
 
@@ -22,30 +26,28 @@ fn peak_kib() -> Option<u64> {
 
 /// `n` SYNs from distinct 4-tuples a millisecond apart, to one server port.
 fn flood(n: u32) -> Vec<u8> {
-    let server: SocketAddr = "192.0.2.1:80".parse().expect("address");
-    let mut out = Vec::new();
-    for k in 0..n {
-        let host = k / 60_000;
-        let port = 1024 + (k % 60_000) as u16;
-        let client = SocketAddr::from(([10, 1, (host >> 8) as u8, host as u8], port));
-        let syn = CapturedSegment {
-            time_ns: 1_750_000_000_000_000_000 + u64::from(k) * 1_000_000,
-            from_client: true,
-            segment: Segment {
-                flags: Flags::SYN,
-                seq: k.wrapping_mul(7919),
-                ack: 0,
-                len: 0,
-                tsval: None,
-                ghost: Ghost::default(),
-            },
-            ttl: 64,
-        };
-        let mut one = Vec::new();
-        write_pcap(&mut one, client, server, &[syn]).expect("written");
-        out.extend_from_slice(&one[if out.is_empty() { 0 } else { 24 }..]);
-    }
-    out
+    let syns: Vec<_> = (0..n)
+        .map(|k| {
+            let host = k / 60_000;
+            let port = 1024 + (k % 60_000) as u16;
+            let client = SocketAddr::from(([10, 1, (host >> 8) as u8, host as u8], port));
+            let syn = CapturedSegment {
+                time_ns: 1_750_000_000_000_000_000 + u64::from(k) * 1_000_000,
+                from_client: true,
+                segment: Segment {
+                    flags: Flags::SYN,
+                    seq: k.wrapping_mul(7919),
+                    ack: 0,
+                    len: 0,
+                    tsval: None,
+                    ghost: Ghost::default(),
+                },
+                ttl: 64,
+            };
+            (client, syn)
+        })
+        .collect();
+    pcap_of(&syns)
 }
 
 #[test]

@@ -5,14 +5,18 @@
 //! snapshot lengths of 0 and 2^32-1, clocks that jump back or by years, and one 4-tuple
 //! reused thousands of times are all read and judged.
 
+mod common;
+
 use std::net::SocketAddr;
+
+use common::pcap_of;
 
 use teardown_conformance::capture::LinkType;
 use teardown_conformance::decode::{SkipReason, decode_frame};
 use teardown_conformance::ingest::ingest;
 use teardown_conformance::oracle::{Inconclusive, VantageChoice, Verdict};
 use teardown_conformance::replay::{FileVerdicts, Limits, ReplayOptions, StackChoice, replay};
-use teardown_conformance::writer::{CapturedSegment, write_pcap};
+use teardown_conformance::writer::CapturedSegment;
 use teardown_model::builtins::builtin;
 use teardown_model::segment::{Flags, Ghost, Segment};
 
@@ -49,18 +53,6 @@ fn seg(
         },
         ttl: if from_client { 64 } else { 63 },
     }
-}
-
-/// One pcap of segments between many client endpoints and one server, in the given order.
-fn pcap_of(segments: &[(SocketAddr, CapturedSegment)]) -> Vec<u8> {
-    let server: SocketAddr = "198.51.100.2:80".parse().expect("address");
-    let mut out = Vec::new();
-    for (client, s) in segments {
-        let mut one = Vec::new();
-        write_pcap(&mut one, *client, server, std::slice::from_ref(s)).expect("written");
-        out.extend_from_slice(&one[if out.is_empty() { 0 } else { 24 }..]);
-    }
-    out
 }
 
 fn client(n: u32) -> SocketAddr {

@@ -9,38 +9,43 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{captures, relative, traces_dir};
+use common::{captures, pcap_of, relative, traces_dir};
 use teardown_conformance::oracle::{ConnectionVerdict, Inconclusive, VantageChoice};
 use teardown_conformance::replay::{
-    FileVerdicts, Limits, Picks, ReplayOptions, StackChoice, VerdictSink, replay, replay_into,
-    replay_path, replay_path_into,
+    Collect, FileVerdicts, Limits, Picks, ReplayOptions, StackChoice, VerdictSink, replay,
+    replay_into, replay_path_into,
 };
 use teardown_conformance::replay_report::{
     Format, Rendered, RenderedFile, to_human, to_json, to_json_by_serde, to_junit, write_rendered,
 };
-use teardown_conformance::writer::{CapturedSegment, write_pcap};
+use teardown_conformance::writer::CapturedSegment;
 use teardown_model::builtins::builtin;
 use teardown_model::segment::{Flags, Ghost, Segment};
 
 const FORMATS: [Format; 3] = [Format::Human, Format::Json, Format::Junit];
 
-/// Hands every settled connection to one renderer per format.
-struct Tee(Vec<Rendered>);
+/// Hands every settled connection to one renderer per format, and to the collector
+/// [`replay`] uses.
+struct Tee(Vec<Rendered>, Collect);
 
 impl VerdictSink for Tee {
     fn settled(&mut self, index: usize, verdict: ConnectionVerdict, picks: Picks, first: bool) {
         for r in &mut self.0 {
             r.settled(index, verdict.clone(), picks.clone(), first);
         }
+        self.1.settled(index, verdict, picks, first);
     }
 }
 
 fn tee(auto: bool) -> Tee {
     // Nothing kept in memory: every piece goes through the temporary file.
-    Tee(FORMATS
-        .iter()
-        .map(|&f| Rendered::with_memory(f, auto, 0))
-        .collect())
+    Tee(
+        FORMATS
+            .iter()
+            .map(|&f| Rendered::with_memory(f, auto, 0))
+            .collect(),
+        Collect::default(),
+    )
 }
 
 /// The three reports of the whole, as the in-memory renderers make them (JSON as
@@ -58,7 +63,7 @@ fn whole(files: &[FileVerdicts]) -> [String; 3] {
 /// The three reports as rendered while replay went, from one `Tee` per file.
 fn streamed(files: Vec<(teardown_conformance::replay::FileOutcome, Tee)>) -> [String; 3] {
     let mut per_format: Vec<Vec<RenderedFile>> = FORMATS.iter().map(|_| Vec::new()).collect();
-    for (outcome, Tee(rendered)) in files {
+    for (outcome, Tee(rendered, _)) in files {
         for (k, r) in rendered.into_iter().enumerate() {
             per_format[k].push(RenderedFile {
                 outcome: outcome.clone(),
@@ -120,13 +125,12 @@ fn every_trace_reports_the_same_rendered_as_replay_goes_as_kept_whole() {
     let mut kept = Vec::new();
     let mut going = Vec::new();
     for p in &paths {
-        let mut v = replay_path(p, &opts);
-        v.ingest.path = relative(p);
-        kept.push(v);
         let mut t = tee(true);
         let mut outcome = replay_path_into(p, &opts, &mut t);
         outcome.ingest.path = relative(p);
-        going.push((outcome, t));
+        let Tee(rendered, collected) = t;
+        kept.push(collected.into_verdicts(outcome.clone(), &opts));
+        going.push((outcome, Tee(rendered, Collect::default())));
     }
     assert_same(&whole(&kept), &streamed(going));
     // The degenerate lists too: no file, and a file without connections.
@@ -158,17 +162,6 @@ fn at(
             ttl: if from_client { 64 } else { 63 },
         },
     )
-}
-
-fn pcap_of(segments: &[(SocketAddr, CapturedSegment)]) -> Vec<u8> {
-    let server: SocketAddr = "198.51.100.2:80".parse().expect("address");
-    let mut out = Vec::new();
-    for (client, s) in segments {
-        let mut one = Vec::new();
-        write_pcap(&mut one, *client, server, std::slice::from_ref(s)).expect("written");
-        out.extend_from_slice(&one[if out.is_empty() { 0 } else { 24 }..]);
-    }
-    out
 }
 
 fn client(n: u16) -> SocketAddr {

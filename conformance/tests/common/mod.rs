@@ -62,3 +62,28 @@ pub fn relative(p: &Path) -> String {
         .to_string_lossy()
         .replace('\\', "/")
 }
+
+/// One pcap of segments between many client endpoints and one server (198.51.100.2:80), in
+/// the given order: one file's header, each segment's record.
+#[allow(dead_code)]
+pub fn pcap_of(
+    segments: &[(
+        std::net::SocketAddr,
+        teardown_conformance::writer::CapturedSegment,
+    )],
+) -> Vec<u8> {
+    let server: std::net::SocketAddr = "198.51.100.2:80".parse().expect("address");
+    let mut out = Vec::new();
+    for (client, s) in segments {
+        let mut one = Vec::new();
+        teardown_conformance::writer::write_pcap(
+            &mut one,
+            *client,
+            server,
+            std::slice::from_ref(s),
+        )
+        .expect("written");
+        out.extend_from_slice(&one[if out.is_empty() { 0 } else { 24 }..]);
+    }
+    out
+}
