@@ -15,8 +15,8 @@ use teardown_model::builtins::builtin;
 use teardown_model::hazards::Hazard;
 use teardown_model::stack::StackDescription;
 
-use crate::oracle::{IncarnationVerdict, TimeWaitEnd};
-use crate::replay::FileVerdicts;
+use crate::oracle::{ConnectionVerdict, IncarnationVerdict, TimeWaitEnd};
+use crate::replay::{FileOutcome, FileVerdicts, Picks, VerdictSink};
 
 /// RFC 6335 §6: the dynamic ports, for a host whose stack has no description.
 const DYNAMIC_PORTS: (u16, u16) = (49152, 65535);
@@ -123,6 +123,16 @@ pub struct Unreadable {
     pub error: String,
 }
 
+/// Connections replay let go in one file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FileEvictions {
+    /// The file.
+    pub path: String,
+    /// What was let go.
+    #[serde(flatten)]
+    pub evictions: crate::replay::Evictions,
+}
+
 /// The report of `teardown timewait`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimeWaitReport {
@@ -130,6 +140,10 @@ pub struct TimeWaitReport {
     pub files: Vec<String>,
     /// Files, or parts of them, that could not be read (the rest is analysed).
     pub unreadable: Vec<Unreadable>,
+    /// Files where replay reached `--max-connections` and let connections go (each one's
+    /// TIME-WAIT, if it had reached one, is still counted; an open one's never came).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evictions: Vec<FileEvictions>,
     /// Connections (incarnations) seen.
     pub connections: usize,
     /// Per (holder, peer, service port), most TIME-WAITs at once first.
@@ -144,6 +158,9 @@ pub struct TimeWaitReport {
 struct Acc {
     stack: String,
     client_stack: String,
+    /// Whose stacks those are: (file, connection), the last in order of first appearance
+    /// (what does not depend on the order replay settled connections in).
+    stacks_of: Option<(usize, usize)>,
     connections: usize,
     openings: Vec<i64>,
     spans: Vec<(i64, i64)>,
@@ -159,48 +176,135 @@ type Key = (&'static str, IpAddr, IpAddr, u16);
 
 /// Builds the report from the oracle's verdicts.
 pub fn analyse(files: &[FileVerdicts], opts: &TimeWaitOptions) -> TimeWaitReport {
-    let mut pairs: BTreeMap<Key, Acc> = BTreeMap::new();
-    let mut connections = 0;
-    let mut unreadable = Vec::new();
+    let mut all = TimeWaitAnalysis::default();
     for f in files {
-        if let Some(e) = &f.ingest.error {
-            unreadable.push(Unreadable {
-                path: f.ingest.path.clone(),
-                error: e.to_string(),
-            });
+        let mut one = TimeWaitAnalysis::default();
+        for (index, c) in f.connections.iter().enumerate() {
+            one.add(index, c, true);
         }
-        for c in &f.connections {
-            let (client, server) = (c.client.ip(), c.server.ip());
-            let port = c.server.port();
-            for inc in &c.incarnations {
-                connections += 1;
-                // Both rows count every incarnation; a row is kept if its side held TIME-WAIT.
-                for (role, holder, peer, side) in
-                    [("client", client, server, 0), ("server", server, client, 1)]
-                {
-                    let acc = pairs.entry((role, holder, peer, port)).or_default();
+        all.add_file(&f.ingest.path, f.ingest.error.as_ref(), f.evictions, one);
+    }
+    all.report(opts)
+}
+
+/// The counts behind a [`TimeWaitReport`], fed one connection at a time as replay settles
+/// it (a [`VerdictSink`] per file), so that `teardown timewait` holds counts and
+/// TIME-WAIT intervals, not every connection's verdict. The report does not depend on the
+/// order connections settled in.
+#[derive(Default)]
+pub struct TimeWaitAnalysis {
+    pairs: BTreeMap<Key, Acc>,
+    connections: usize,
+    files: Vec<String>,
+    unreadable: Vec<Unreadable>,
+    evictions: Vec<FileEvictions>,
+}
+
+impl VerdictSink for TimeWaitAnalysis {
+    fn settled(&mut self, index: usize, c: ConnectionVerdict, _: Picks, first: bool) {
+        self.add(index, &c, first);
+    }
+}
+
+impl TimeWaitAnalysis {
+    /// Counts connection `index`'s incarnations (`first`: its first replay; see
+    /// [`VerdictSink::settled`]).
+    fn add(&mut self, index: usize, c: &ConnectionVerdict, first: bool) {
+        let (client, server) = (c.client.ip(), c.server.ip());
+        let port = c.server.port();
+        for inc in &c.incarnations {
+            self.connections += 1;
+            // Both rows count every incarnation; a row is kept if its side held TIME-WAIT.
+            for (role, holder, peer, side) in
+                [("client", client, server, 0), ("server", server, client, 1)]
+            {
+                let acc = self.pairs.entry((role, holder, peer, port)).or_default();
+                // A later replay of a returning 4-tuple is reported under its first.
+                if first && acc.stacks_of.is_none_or(|(_, i)| i <= index) {
                     acc.stack.clone_from(&c.stacks[side]);
                     acc.client_stack.clone_from(&c.stacks[0]);
-                    count_incarnation(acc, inc, role, c.timestamps);
+                    acc.stacks_of = Some((0, index));
                 }
+                count_incarnation(acc, inc, role, c.timestamps);
             }
         }
     }
-    let mut rows: Vec<PairPressure> = pairs
-        .into_iter()
-        .filter(|(_, a)| !a.spans.is_empty())
-        .map(|((role, holder, peer, port), a)| pressure(role, holder, peer, port, a, opts))
-        .collect();
-    rows.sort_by(|a, b| b.peak.cmp(&a.peak).then(b.time_waits.cmp(&a.time_waits)));
-    let findings = findings(&rows, connections);
-    let recommendations = recommendations(&rows);
-    TimeWaitReport {
-        files: files.iter().map(|f| f.ingest.path.clone()).collect(),
-        unreadable,
-        connections,
-        pairs: rows,
-        findings,
-        recommendations,
+
+    /// Adds the analysis of the next file, `path`, with the error that stopped reading it
+    /// and the connections replay let go.
+    fn add_file(
+        &mut self,
+        path: &str,
+        error: Option<&crate::capture::CaptureError>,
+        evictions: Option<crate::replay::Evictions>,
+        file: TimeWaitAnalysis,
+    ) {
+        let k = self.files.len();
+        self.files.push(path.to_string());
+        if let Some(e) = error {
+            self.unreadable.push(Unreadable {
+                path: path.to_string(),
+                error: e.to_string(),
+            });
+        }
+        if let Some(evictions) = evictions {
+            self.evictions.push(FileEvictions {
+                path: path.to_string(),
+                evictions,
+            });
+        }
+        self.connections += file.connections;
+        for (key, a) in file.pairs {
+            let acc = self.pairs.entry(key).or_default();
+            let of = a.stacks_of.map(|(_, i)| (k, i));
+            if of.is_some() && acc.stacks_of <= of {
+                acc.stack = a.stack;
+                acc.client_stack = a.client_stack;
+                acc.stacks_of = of;
+            }
+            acc.connections += a.connections;
+            acc.openings.extend(a.openings);
+            acc.spans.extend(a.spans);
+            acc.single_request += a.single_request;
+            acc.with_timestamps += a.with_timestamps;
+            acc.ended_by_rst += a.ended_by_rst;
+            acc.reopened += a.reopened;
+            acc.reuse_with_paws += a.reuse_with_paws;
+            acc.reuse_without_paws += a.reuse_without_paws;
+        }
+    }
+
+    /// Adds the analysis of the next file (`file`, fed by its replay, whose `outcome` says
+    /// what was read and what was let go).
+    pub fn add_outcome(&mut self, outcome: &FileOutcome, file: TimeWaitAnalysis) {
+        self.add_file(
+            &outcome.ingest.path,
+            outcome.ingest.error.as_ref(),
+            outcome.evictions,
+            file,
+        );
+    }
+
+    /// The report.
+    pub fn report(self, opts: &TimeWaitOptions) -> TimeWaitReport {
+        let mut rows: Vec<PairPressure> = self
+            .pairs
+            .into_iter()
+            .filter(|(_, a)| !a.spans.is_empty())
+            .map(|((role, holder, peer, port), a)| pressure(role, holder, peer, port, a, opts))
+            .collect();
+        rows.sort_by(|a, b| b.peak.cmp(&a.peak).then(b.time_waits.cmp(&a.time_waits)));
+        let findings = findings(&rows, self.connections);
+        let recommendations = recommendations(&rows);
+        TimeWaitReport {
+            files: self.files,
+            unreadable: self.unreadable,
+            evictions: self.evictions,
+            connections: self.connections,
+            pairs: rows,
+            findings,
+            recommendations,
+        }
     }
 }
 
@@ -471,6 +575,17 @@ pub fn to_human(r: &TimeWaitReport) -> String {
         r.connections,
         r.pairs.len()
     );
+    for e in &r.evictions {
+        let _ = writeln!(
+            o,
+            "  LIMIT --max-connections {} reached in {} at frame {}: {} connections let go, {} of them still open",
+            e.evictions.limit,
+            e.path,
+            e.evictions.first_frame,
+            e.evictions.connections,
+            e.evictions.open
+        );
+    }
     for u in &r.unreadable {
         let _ = writeln!(o, "  unreadable: {}: {}", u.path, u.error);
     }

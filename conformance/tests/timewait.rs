@@ -229,3 +229,53 @@ fn the_chart_draws_every_top_pair_as_svg_and_png() {
         "nothing to plot is an error"
     );
 }
+
+/// `teardown timewait` counts connections as replay settles them, per file, several files
+/// at once: the report is the one of all the verdicts kept whole — whatever the order the
+/// connections settled in, files replayed in parallel, a limit letting connections go.
+#[test]
+fn the_analysis_fed_as_connections_settle_is_the_analysis_of_the_whole() {
+    use teardown_conformance::replay::{Limits, replay_paths, replay_paths_into};
+    use timewait::TimeWaitAnalysis;
+    let mut paths = Vec::new();
+    common::captures(&traces_dir().join("linux/captures"), &mut paths);
+    common::captures(&traces_dir().join("smoltcp"), &mut paths);
+    assert!(paths.len() > 50, "{}", paths.len());
+    for max_connections in [Limits::default().max_connections, 3] {
+        let opts = ReplayOptions {
+            stack: StackChoice::Auto {
+                fallback: builtin("rfc9293").expect("built in").stack,
+            },
+            vantage: VantageChoice::Auto,
+            every_ladder: false,
+            limits: Limits {
+                max_connections,
+                ..Limits::default()
+            },
+        };
+        let whole = timewait::analyse(&replay_paths(&paths, &opts, 1), &TimeWaitOptions::default());
+        let mut fed = TimeWaitAnalysis::default();
+        for (outcome, file) in replay_paths_into(&paths, &opts, 2, |_| TimeWaitAnalysis::default())
+        {
+            fed.add_outcome(&outcome, file);
+        }
+        let fed = fed.report(&TimeWaitOptions::default());
+        assert_eq!(
+            timewait::to_json(&fed).expect("json"),
+            timewait::to_json(&whole).expect("json")
+        );
+        assert!(whole.connections > 1000 && !whole.pairs.is_empty());
+        // The small limit is hit, and said.
+        assert_eq!(
+            !whole.evictions.is_empty(),
+            max_connections == 3,
+            "{:?}",
+            whole.evictions
+        );
+    }
+    let text = timewait::to_human(&timewait::analyse(
+        &[replay("linux/captures/burst.client.pcap")],
+        &TimeWaitOptions::default(),
+    ));
+    assert!(!text.contains("LIMIT"), "{text}");
+}

@@ -148,9 +148,33 @@ struct TimewaitArgs {
     /// Also draw the TIME-WAIT count over time of the top pairs, as SVG or PNG (by extension).
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Files replayed at once (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     jobs: Option<u64>,
+}
+
+/// What replay may hold, for `replay` and `timewait`.
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// Connections replayed at once; beyond it the least recently active are let go
+    /// (closed ones first; an open one ends INCONCLUSIVE, `evicted`), counted in the report.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    max_connections: u64,
+    /// Hypotheses kept per connection after each segment; beyond it those assuming the
+    /// fewest losses are kept and the verdict says the bound was hit.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_hypotheses: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> teardown_conformance::replay::Limits {
+        teardown_conformance::replay::Limits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_hypotheses: usize::try_from(self.max_hypotheses).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// `LO-HI`, 1 <= LO <= HI <= 65535.
@@ -483,14 +507,8 @@ struct ReplayArgs {
     /// With --diagram: every incarnation, conforming ones too.
     #[arg(long, requires = "diagram")]
     diagram_all: bool,
-    /// Connections replayed at once; beyond it the least recently active are let go
-    /// (closed ones first; an open one ends INCONCLUSIVE, `evicted`), counted in the report.
-    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    max_connections: u64,
-    /// Hypotheses kept per connection after each segment; beyond it those assuming the
-    /// fewest losses are kept and the verdict says the bound was hit.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    max_hypotheses: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Files replayed at once (default: one per core). Each file is replayed start to end
     /// by one thread, so the report does not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
@@ -577,10 +595,7 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             VantageArg::Middle => VantageChoice::Middle,
         },
         every_ladder: args.diagram_all,
-        limits: teardown_conformance::replay::Limits {
-            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
-            max_hypotheses: usize::try_from(args.max_hypotheses).unwrap_or(usize::MAX),
-        },
+        limits: args.limits.limits(),
     };
     let format = match args.format {
         ReplayFormat::Human => replay_report::Format::Human,
@@ -730,7 +745,7 @@ fn run_stack(cmd: &StackCommand) -> u8 {
 
 fn run_timewait(args: &TimewaitArgs) -> u8 {
     use teardown_conformance::oracle::VantageChoice;
-    use teardown_conformance::replay::{ReplayOptions, replay_paths};
+    use teardown_conformance::replay::{ReplayOptions, replay_paths_into};
     use teardown_conformance::timewait::{self, TimeWaitOptions};
     let plot_kind = match &args.plot {
         None => None,
@@ -752,19 +767,25 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
         },
         vantage: VantageChoice::Auto,
         every_ladder: false,
-        limits: Default::default(),
+        limits: args.limits.limits(),
     };
-    let files = replay_paths(&inputs("timewait", &args.inputs), &opts, jobs(args.jobs));
-    let report = timewait::analyse(
-        &files,
-        &TimeWaitOptions {
-            port_range: args.port_range,
-            stack: match &opts.stack {
-                teardown_conformance::replay::StackChoice::Named(s) => Some(s.clone()),
-                teardown_conformance::replay::StackChoice::Auto { .. } => None,
-            },
+    // Counted as connections settle: the analysis holds counts and intervals, not verdicts.
+    let mut analysis = timewait::TimeWaitAnalysis::default();
+    for (outcome, file) in replay_paths_into(
+        &inputs("timewait", &args.inputs),
+        &opts,
+        jobs(args.jobs),
+        |_| timewait::TimeWaitAnalysis::default(),
+    ) {
+        analysis.add_outcome(&outcome, file);
+    }
+    let report = analysis.report(&TimeWaitOptions {
+        port_range: args.port_range,
+        stack: match &opts.stack {
+            teardown_conformance::replay::StackChoice::Named(s) => Some(s.clone()),
+            teardown_conformance::replay::StackChoice::Auto { .. } => None,
         },
-    );
+    });
     let text = match args.format {
         TimewaitFormat::Human => timewait::to_human(&report),
         TimewaitFormat::Csv => timewait::to_csv(&report),
