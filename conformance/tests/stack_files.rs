@@ -239,6 +239,12 @@ fn stack_show_prints_a_file_that_reads_back_and_list_names_every_builtin() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["origin"], "built-in linux");
     assert_eq!(v["ticks"]["time_wait"], 4);
+    // Choices are spelled as in the stack file, so that one can be copied to the other.
+    let behaviour = &v["spec"]["stack"]["behaviour"];
+    assert_eq!(behaviour["isn"], "above-old");
+    assert_eq!(behaviour["syn_check"], "challenge-ack");
+    assert_eq!(behaviour["syn_in_time_wait"], "reopen-if-newer");
+    assert_eq!(v["spec"]["expect"][0][1], "holds");
 
     let out = teardown(&["stack", "list"]);
     let list = text(&out.stdout);

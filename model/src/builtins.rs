@@ -15,8 +15,10 @@ use serde::Serialize;
 pub use crate::stack_file::StackSpec;
 use crate::stack_file::{embedded_names, parse_embedded};
 
-/// An expected verdict for a safety or liveness property.
+/// An expected verdict for a safety or liveness property (`holds`, `violated`: as stack
+/// files spell it).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Expect {
     /// The property holds within the bounds.
     Holds,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// How an RST is judged in the synchronized states (RFC 9293 §3.10.7.4, second check).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all(deserialize = "kebab-case"))]
+#[serde(rename_all = "kebab-case")]
 pub enum RstCheck {
     /// RFC 793: any RST inside the receive window resets the connection.
     InWindow,
@@ -19,7 +19,7 @@ pub enum RstCheck {
 
 /// What an acceptable RST does to TIME-WAIT.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all(deserialize = "kebab-case"))]
+#[serde(rename_all = "kebab-case")]
 pub enum TimeWaitRst {
     /// RFC 9293 literal, Linux `tcp_rfc1337=0`: the RST deletes the TCB (assassination).
     Closes,
@@ -29,7 +29,7 @@ pub enum TimeWaitRst {
 
 /// What a SYN arriving in a synchronized state does (RFC 9293 §3.10.7.4, fourth check).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all(deserialize = "kebab-case"))]
+#[serde(rename_all = "kebab-case")]
 pub enum SynCheck {
     /// RFC 793: an in-window SYN resets the connection; out of window it gets an ACK.
     InWindowReset,
@@ -39,7 +39,7 @@ pub enum SynCheck {
 
 /// What a SYN arriving in TIME-WAIT does.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all(deserialize = "kebab-case"))]
+#[serde(rename_all = "kebab-case")]
 pub enum SynInTimeWait {
     /// As in any synchronized state ([`SynCheck`]): TIME-WAIT is never reopened.
     AsSynchronized,
@@ -51,7 +51,7 @@ pub enum SynInTimeWait {
 
 /// How a host picks the ISN of a new incarnation of the same 4-tuple.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all(deserialize = "kebab-case"))]
+#[serde(rename_all = "kebab-case")]
 pub enum IsnPolicy {
     /// Above every sequence number the host used on the 4-tuple. This is what the
     /// clock-driven ISN of RFC 9293 §3.4.1 gives under the RFC's own assumption that the

@@ -104,15 +104,18 @@ impl fmt::Display for StackFileError {
         )?;
         if !self.source_line.is_empty() {
             let gutter = self.line.to_string().len();
+            // The caret's indent repeats the line's tabs, so that it lands under the column
+            // whatever width the terminal gives a tab.
+            let indent: String = self
+                .source_line
+                .chars()
+                .take(self.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             write!(
                 f,
-                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {:>col$}",
-                "",
-                self.line,
-                self.source_line,
-                "",
-                "^",
-                col = self.column
+                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {indent}^",
+                "", self.line, self.source_line, ""
             )?;
         }
         Ok(())

@@ -209,6 +209,27 @@ fn syntax_errors_unknown_keys_and_wrong_types_point_at_the_key() {
     );
 }
 
+/// The caret under the offending column repeats the line's tabs before it, so that it lands
+/// under the column whatever width the terminal gives a tab.
+#[test]
+fn the_caret_lands_under_the_column_on_lines_indented_with_tabs() {
+    let e = err(
+        "schema = 1\nname = \"x\"\nextends = \"linux\"\n[behaviour]\n\t\trst_check = \"strict\"\n",
+    );
+    assert_eq!((e.line, e.column), (5, 15), "{e}");
+    let shown = e.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(
+        lines.get(2),
+        Some(&"5 | \t\trst_check = \"strict\""),
+        "{shown}"
+    );
+    assert_eq!(lines.get(3), Some(&"  | \t\t            ^"), "{shown}");
+    // Without tabs, spaces alone.
+    let e = err("schema = 1\nname = \"x\"\nextends = \"linux\"\ncolour = \"blue\"\n");
+    assert!(e.to_string().ends_with("  | ^"), "{e}");
+}
+
 #[test]
 fn durations_need_units_and_sane_values() {
     let with = |timers: &str| {
