@@ -801,7 +801,15 @@ impl Rendered {
     /// file, each write is a system call, and pieces are a few hundred bytes.
     fn flush_pending(&mut self, at_least: usize) -> std::io::Result<()> {
         if self.pending.len() >= at_least && !self.pending.is_empty() {
-            self.spill.write_all(&self.pending)?;
+            self.spill.write_all(&self.pending).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "its temporary file in {} (TMPDIR moves it): {e}",
+                        std::env::temp_dir().display()
+                    ),
+                )
+            })?;
             self.pending.clear();
         }
         Ok(())
