@@ -52,20 +52,24 @@ pub fn exit_status(files: &[FileVerdicts], fail_on: FailOn) -> u8 {
 
 /// [`exit_status`] of a report rendered as replay went.
 pub fn exit_status_rendered(files: &[RenderedFile], fail_on: FailOn) -> u8 {
-    let tallies: Vec<Tally> = files.iter().map(|f| f.rendered.tally.clone()).collect();
     status(
         files.iter().any(|f| f.outcome.ingest.error.is_some()),
-        &tallies,
+        files.iter().map(|f| &f.rendered.tally),
         fail_on,
     )
 }
 
-fn status(unreadable: bool, tallies: &[Tally], fail_on: FailOn) -> u8 {
+fn status<'a>(
+    unreadable: bool,
+    tallies: impl IntoIterator<Item = &'a Tally>,
+    fail_on: FailOn,
+) -> u8 {
     if unreadable {
         return 2;
     }
-    let violations: usize = tallies.iter().map(|t| t.violations).sum();
-    let inconclusive: usize = tallies.iter().map(|t| t.inconclusive).sum();
+    let (violations, inconclusive) = tallies
+        .into_iter()
+        .fold((0, 0), |(v, i), t| (v + t.violations, i + t.inconclusive));
     let fail = match fail_on {
         FailOn::Violation => violations > 0,
         FailOn::Inconclusive => violations + inconclusive > 0,
@@ -818,24 +822,21 @@ impl Rendered {
     /// Appends the piece just rendered to the spill; its offset and length.
     fn spill_piece(&mut self) -> Option<(u64, u32)> {
         let offset = self.spilled;
-        let len = u32::try_from(self.piece.len()).ok();
-        let written = match len {
-            Some(_) => {
+        let written = u32::try_from(self.piece.len())
+            .map_err(|_| std::io::Error::other("a connection's report exceeds 4 GiB"))
+            .and_then(|len| {
                 self.pending.extend_from_slice(self.piece.as_bytes());
-                self.flush_pending(PENDING)
-            }
-            None => Err(std::io::Error::other("a connection's report exceeds 4 GiB")),
-        };
-        match (written, len) {
-            (Ok(()), Some(len)) => {
+                self.flush_pending(PENDING).map(|()| len)
+            });
+        match written {
+            Ok(len) => {
                 self.spilled += u64::from(len);
                 Some((offset, len))
             }
-            (Err(e), _) => {
+            Err(e) => {
                 self.failure.get_or_insert(e);
                 None
             }
-            (Ok(()), None) => None,
         }
     }
 
