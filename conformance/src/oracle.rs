@@ -1238,8 +1238,9 @@ fn search(
             break;
         }
         next.clear();
-        // Beyond the first depth, a frontier this large is cut down (below) before it is
-        // explained; probing would see the stories cut too.
+        // Beyond the first depth, a frontier of more than MAX_FRONTIER stories is cut down
+        // (below) before it is explained, and probing would find explanations among the
+        // stories cut; with no more events than that, no cut is possible.
         if depth == 1 || events.len() <= MAX_FRONTIER {
             for &(i, ev) in events.iter() {
                 if probe(&parents[i], ev, x, s, t, ctx) {
