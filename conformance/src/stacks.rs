@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use teardown_model::builtins::{builtin, builtin_names};
+use teardown_model::envelope::{self, EnvelopeOptions};
 pub use teardown_model::stack_file::Validate;
 use teardown_model::stack_file::{self, StackSpec};
 
@@ -43,12 +44,25 @@ impl LoadedStack {
     /// than its own (at its own, the roundings are part of its documented table, which
     /// `teardown stack show` prints).
     pub fn tick_warnings(&self, tick_ms: u64) -> Vec<String> {
+        self.rounding_notes(tick_ms, || {
+            stack_file::tick_rounding(&self.spec.stack, tick_ms)
+        })
+    }
+
+    /// [`LoadedStack::tick_warnings`] for `teardown envelope`, whose grid sets MSL, RTO and
+    /// TIME-WAIT in whole ticks: only the timers it leaves to the stack (see
+    /// [`teardown_model::envelope::tick_rounding`]).
+    pub fn envelope_tick_warnings(&self, opts: &EnvelopeOptions) -> Vec<String> {
+        self.rounding_notes(opts.tick_ms, || envelope::tick_rounding(opts))
+    }
+
+    fn rounding_notes(&self, tick_ms: u64, notes: impl FnOnce() -> Vec<String>) -> Vec<String> {
         let origin = match &self.source {
             StackSource::Builtin if tick_ms == self.spec.bounds.tick_ms => return Vec::new(),
             StackSource::Builtin => format!("built-in {}", self.spec.stack.name),
             StackSource::File(p) => p.clone(),
         };
-        stack_file::tick_rounding(&self.spec.stack, tick_ms)
+        notes()
             .into_iter()
             .map(|n| format!("{origin}: {n}"))
             .collect()

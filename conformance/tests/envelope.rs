@@ -1,5 +1,5 @@
 //! `teardown envelope`: its default run as a snapshot (a model change that moves a bound
-//! shows up in review), the three formats, the chart, and bad usage.
+//! shows up in review), the three formats, the chart, the roundings it warns of, and bad usage.
 
 use std::process::{Command, Output};
 
@@ -106,4 +106,50 @@ fn bad_usage_exits_2_with_a_reason() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         assert!(!out.stderr.is_empty(), "{args:?} says why");
     }
+}
+
+/// The envelope sets MSL, RTO and the TIME-WAIT tried from its grid, in whole ticks: of a
+/// stack file's roundings it says only those of the timers it leaves to the stack (the
+/// FIN-WAIT-2 timeout), on standard error, and not those of timers it does not use.
+#[test]
+fn envelope_warns_of_the_roundings_it_keeps_and_only_those() {
+    let dir = std::env::temp_dir().join(format!("teardown-envelope-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("odd-timers.toml");
+    std::fs::write(
+        &path,
+        "schema = 1\nname = \"odd-timers\"\nextends = \"linux\"\n\
+         [timers]\nmsl = \"2300ms\"\nrto = \"700ms\"\nfin_wait_2 = \"2500ms\"\n\
+         [bounds]\ntick = \"1s\"\n",
+    )
+    .unwrap();
+    let p = path.to_string_lossy().into_owned();
+    // The file's own roundings, all of them, as `stack show` describes them.
+    let shown = ok(&["stack", "show", &p]);
+    for key in ["timers.msl", "timers.rto", "timers.fin_wait_2"] {
+        assert!(shown.contains(&format!("# {key} = ")), "{key}: {shown}");
+    }
+    let out = teardown(&[
+        "envelope", "--stack", &p, "--msl", "2", "--rto", "1", "--losses", "0", "--dups", "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!(
+            "teardown envelope: warning: {p}: timers.fin_wait_2 = 2500ms is 2.500 ticks of 1s: rounded down"
+        )),
+        "{err}"
+    );
+    for unused in ["timers.msl", "timers.rto", "timers.time_wait"] {
+        assert!(!err.contains(unused), "{unused}: {err}");
+    }
+    // A built-in at its own tick has none; a refused grid gets no account of roundings.
+    let out = teardown(&[
+        "envelope", "--msl", "2", "--rto", "1", "--losses", "0", "--dups", "0",
+    ]);
+    assert!(!String::from_utf8(out.stderr).unwrap().contains("warning"));
+    let out = teardown(&["envelope", "--stack", &p, "--msl", "0..2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8(out.stderr).unwrap().contains("warning"));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -264,17 +264,15 @@ pub fn validate(grid: &Grid, opts: &EnvelopeOptions) -> Result<(), ConfigError> 
     Ok(())
 }
 
-/// The model at one point, variant and TIME-WAIT length. Timers are given in whole ticks,
-/// so the model's conservative rounding does not move them.
-pub fn model_at(
+/// The description at one point, variant and TIME-WAIT length: the grid's MSL and RTO and
+/// the TIME-WAIT tried, in whole ticks; the rest is the stack's.
+fn stack_at(
     opts: &EnvelopeOptions,
     msl: u16,
     rto: u16,
-    losses: u8,
-    dups: u8,
     variant: Variant,
     time_wait: u16,
-) -> Result<TeardownModel, ConfigError> {
+) -> StackDescription {
     let mut stack = opts.stack.clone();
     let tick = opts.tick_ms;
     stack.timers.msl_ms = u64::from(msl) * tick;
@@ -286,6 +284,30 @@ pub fn model_at(
     } else {
         TimeWaitRst::Closes
     };
+    stack
+}
+
+/// How the stack's timers that the envelope does not set become ticks (see
+/// [`crate::stack_file::tick_rounding`]): the grid gives MSL, RTO and the TIME-WAIT tried
+/// in whole ticks, so only the others — the FIN-WAIT-2 timeout — can be rounded, and the
+/// stack's own MSL, RTO and TIME-WAIT, which the envelope does not use, are not described.
+pub fn tick_rounding(opts: &EnvelopeOptions) -> Vec<String> {
+    crate::stack_file::tick_rounding(&stack_at(opts, 1, 1, Variant::ALL[0], 1), opts.tick_ms)
+}
+
+/// The model at one point, variant and TIME-WAIT length. Timers are given in whole ticks,
+/// so the model's conservative rounding does not move them.
+pub fn model_at(
+    opts: &EnvelopeOptions,
+    msl: u16,
+    rto: u16,
+    losses: u8,
+    dups: u8,
+    variant: Variant,
+    time_wait: u16,
+) -> Result<TeardownModel, ConfigError> {
+    let stack = stack_at(opts, msl, rto, variant, time_wait);
+    let tick = opts.tick_ms;
     let bounds = Bounds {
         losses,
         dups,

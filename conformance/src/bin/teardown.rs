@@ -1026,18 +1026,17 @@ fn run_graph(args: &GraphArgs) -> u8 {
 }
 
 fn run_envelope(args: &EnvelopeArgs) -> u8 {
-    use teardown_model::envelope::{EnvelopeOptions, Grid, envelope};
+    use teardown_model::envelope::{EnvelopeOptions, Grid, envelope, validate};
     let loaded = match load_stack(&args.stack, args.tick.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let b = loaded.spec;
     let tick_ms = match &args.tick {
         Some(t) => match parse_duration_ms(t) {
             Ok(ms) => ms,
             Err(e) => return usage_error(&format!("envelope: --tick {e}")),
         },
-        None => b.bounds.tick_ms,
+        None => loaded.spec.bounds.tick_ms,
     };
     if args.threads == 0 || args.threads > 64 {
         return usage_error("envelope: --threads must be between 1 and 64");
@@ -1048,7 +1047,7 @@ fn run_envelope(args: &EnvelopeArgs) -> u8 {
         losses: args.losses.clone(),
         dups: args.dups.clone(),
     };
-    let mut stack = b.stack;
+    let mut stack = loaded.spec.stack.clone();
     match args.isn {
         Some(IsnArg::AboveOld) => stack.behaviour.isn = IsnPolicy::AboveOld,
         Some(IsnArg::Arbitrary) => stack.behaviour.isn = IsnPolicy::Arbitrary,
@@ -1064,6 +1063,13 @@ fn run_envelope(args: &EnvelopeArgs) -> u8 {
         scan_all: args.scan_all,
         threads: args.threads,
     };
+    if let Err(e) = validate(&grid, &opts) {
+        return usage_error(&format!("envelope: {e}"));
+    }
+    // Only once the grid and tick are accepted: a refused one needs no account of roundings.
+    for w in loaded.envelope_tick_warnings(&opts) {
+        eprintln!("teardown envelope: warning: {w}");
+    }
     let env = match envelope(&grid, &opts) {
         Ok(e) => e,
         Err(e) => return usage_error(&format!("envelope: {e}")),
