@@ -2794,6 +2794,7 @@ mod tests {
                 },
                 vantage,
                 every_ladder: true,
+                threads: 1,
                 limits: Default::default(),
             };
             for f in &files {

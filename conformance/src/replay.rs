@@ -3,13 +3,14 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc;
 
 use serde::Serialize;
 use teardown_model::builtins::builtins;
 use teardown_model::stack::StackDescription;
 
 use crate::capture::{CaptureError, CaptureErrorKind, ErrorUnit};
-use crate::connections::ConnectionKey;
+use crate::connections::{ConnectionKey, Placement};
 use crate::ingest::{FileSummary, ingest_streaming};
 use crate::observation::Observation;
 use crate::oracle::{ConnectionReplay, ConnectionVerdict, Inconclusive, VantageChoice, Verdict};
@@ -38,6 +39,9 @@ pub struct ReplayOptions {
     pub every_ladder: bool,
     /// Resource limits.
     pub limits: Limits,
+    /// Threads that replay one file, its connections shared among them (0 or 1: the
+    /// reading thread alone). The verdicts and the report do not depend on it.
+    pub threads: usize,
 }
 
 /// What replay may hold, so that hostile captures (a SYN flood of millions of 4-tuples,
@@ -286,66 +290,176 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
 }
 
 /// [`replay`], handing each connection to `sink` as it settles instead of collecting them.
+/// With `opts.threads` above 1, connections are replayed by that many threads (see
+/// [`replay_in_threads`]); the sink sees the same connections, verdicts and outcome.
 pub fn replay_into<R: Read>(
     path: &str,
     input: R,
     opts: &ReplayOptions,
     sink: &mut dyn VerdictSink,
 ) -> FileOutcome {
-    // Per connection (index in order of first appearance): being replayed, or settled.
-    let mut live: Vec<Option<Box<Live>>> = Vec::new();
-    let mut finished: Vec<Option<Settled>> = Vec::new();
-    let mut live_ids: Vec<usize> = Vec::new();
+    if opts.threads > 1 {
+        return replay_in_threads(path, input, opts, sink);
+    }
+    let max_live = opts.limits.max_connections.max(1);
+    let mut shard = Shard::new(opts, 0, 1);
     let mut last_ts = i64::MIN;
     let mut next_sweep = i64::MIN;
-    let max_live = opts.limits.max_connections.max(1);
     let mut evictions: Option<Evictions> = None;
-    // Looked up per connection: built once per file, not once per lookup.
-    let catalogue = builtins();
-    let builtin = |name: &str| {
-        catalogue
-            .iter()
-            .find(|b| b.stack.name == name)
-            .map(|b| b.stack.clone())
-    };
     let summary = ingest_streaming(path, input, |obs, placement| {
         last_ts = last_ts.max(obs.timestamp_ns);
-        let c = placement.connection;
-        if c >= live.len() {
-            live.resize_with(c + 1, || None);
-            finished.resize_with(c + 1, || None);
-        }
         // Before this segment is placed: it may be the first after a silence that ends its
         // own connection's replay.
         if last_ts >= next_sweep {
             next_sweep = last_ts.saturating_add(SWEEP_INTERVAL_NS);
-            live_ids.retain(|&c| {
-                let quiet_until = live
-                    .get(c)
-                    .and_then(|s| s.as_ref())
-                    .filter(|l| l.replay.closed())
-                    .map(|l| l.last_ns.saturating_add(l.horizon_ns));
-                match quiet_until {
-                    Some(until) if until < last_ts => {
-                        if let (Some(l), Some(f)) = (live[c].take(), finished.get_mut(c)) {
-                            settle(sink, c, f, *l, until, Ending::Settled);
-                        }
-                        false
-                    }
-                    _ => true,
-                }
-            });
+            shard.sweep(last_ts, sink);
         }
-        if live.get(c).is_some_and(|s| s.is_none()) && live_ids.len() >= max_live {
+        if !shard.is_live(placement.connection) && shard.live_ids.len() >= max_live {
             let e = evictions.get_or_insert(Evictions {
                 limit: max_live,
                 connections: 0,
                 open: 0,
                 first_frame: obs.frame,
             });
-            evict(sink, &mut live, &mut finished, &mut live_ids, last_ts, e);
+            let chosen = to_evict(shard.candidates());
+            e.connections += chosen.len() as u64;
+            e.open += chosen.iter().filter(|(open, _)| *open).count() as u64;
+            shard.evict(&chosen, last_ts, sink);
         }
-        let Some(slot) = live.get_mut(c) else { return };
+        shard.place(obs, placement);
+    });
+    // Silence until the capture stopped running is evidence too.
+    let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
+    let connections = shard.finish(end, sink);
+    FileOutcome {
+        connections,
+        ingest: file_report(summary),
+        evictions,
+    }
+}
+
+/// Which connections to let go so that a new one fits: an eighth of those replayed (at
+/// least one), closed ones first (their verdict stands), then open ones, least recently
+/// active first. An eighth at a time, so that the sort is paid once per many new
+/// connections. `candidates`: (open, last segment's time, connection) of each replayed.
+fn to_evict(mut candidates: Vec<(bool, i64, usize)>) -> Vec<(bool, usize)> {
+    candidates.sort_unstable();
+    let n = (candidates.len() / 8).max(1);
+    candidates
+        .iter()
+        .take(n)
+        .map(|&(open, _, c)| (open, c))
+        .collect()
+}
+
+/// The connections one thread replays: all of a file's, or, with `threads` above 1, those
+/// whose index (order of first appearance) is `part` modulo `parts`.
+struct Shard<'o> {
+    opts: &'o ReplayOptions,
+    part: usize,
+    parts: usize,
+    /// Looked up per connection: built once per file, not once per lookup.
+    catalogue: Vec<teardown_model::builtins::Builtin>,
+    /// Per connection of this shard (connection index divided by `parts`): being
+    /// replayed, or settled.
+    live: Vec<Option<Box<Live>>>,
+    finished: Vec<Option<Settled>>,
+    /// Connections (their index in the file) being replayed.
+    live_ids: Vec<usize>,
+}
+
+impl<'o> Shard<'o> {
+    fn new(opts: &'o ReplayOptions, part: usize, parts: usize) -> Self {
+        Shard {
+            opts,
+            part,
+            parts,
+            catalogue: builtins(),
+            live: Vec::new(),
+            finished: Vec::new(),
+            live_ids: Vec::new(),
+        }
+    }
+
+    fn slot(&self, c: usize) -> usize {
+        c / self.parts
+    }
+
+    fn is_live(&self, c: usize) -> bool {
+        self.live.get(self.slot(c)).is_some_and(|l| l.is_some())
+    }
+
+    /// Settles the closed connections silent past their quiet horizon at `now`.
+    fn sweep(&mut self, now: i64, sink: &mut dyn VerdictSink) {
+        let parts = self.parts;
+        let (live, finished) = (&mut self.live, &mut self.finished);
+        self.live_ids.retain(|&c| {
+            let s = c / parts;
+            let quiet_until = live
+                .get(s)
+                .and_then(|l| l.as_ref())
+                .filter(|l| l.replay.closed())
+                .map(|l| l.last_ns.saturating_add(l.horizon_ns));
+            match quiet_until {
+                Some(until) if until < now => {
+                    if let (Some(l), Some(f)) = (live[s].take(), finished.get_mut(s)) {
+                        settle(sink, c, f, *l, until, Ending::Settled);
+                    }
+                    false
+                }
+                _ => true,
+            }
+        });
+    }
+
+    /// (open, last segment's time, connection) of each connection being replayed.
+    fn candidates(&self) -> Vec<(bool, i64, usize)> {
+        self.live_ids
+            .iter()
+            .filter_map(|&c| {
+                let l = self.live.get(self.slot(c))?.as_ref()?;
+                Some((!l.replay.closed(), l.last_ns, c))
+            })
+            .collect()
+    }
+
+    /// Lets the `chosen` connections go at `now` (see [`to_evict`]).
+    fn evict(&mut self, chosen: &[(bool, usize)], now: i64, sink: &mut dyn VerdictSink) {
+        for &(open, c) in chosen {
+            let s = self.slot(c);
+            if let (Some(l), Some(f)) = (
+                self.live.get_mut(s).and_then(Option::take),
+                self.finished.get_mut(s),
+            ) {
+                let until = now.max(l.last_ns);
+                settle(sink, c, f, *l, until, Ending::Evicted { open });
+            }
+        }
+        let (live, parts) = (&self.live, self.parts);
+        self.live_ids
+            .retain(|&c| live.get(c / parts).is_some_and(Option::is_some));
+    }
+
+    /// Replays `obs`, starting its connection's replay if it has none.
+    fn place(&mut self, obs: &Observation, placement: Placement) {
+        let c = placement.connection;
+        let s = self.slot(c);
+        if s >= self.live.len() {
+            self.live.resize_with(s + 1, || None);
+            self.finished.resize_with(s + 1, || None);
+        }
+        let opts = self.opts;
+        let catalogue = &self.catalogue;
+        let builtin = |name: &str| {
+            catalogue
+                .iter()
+                .find(|b| b.stack.name == name)
+                .map(|b| b.stack.clone())
+        };
+        let Some(slot) = self.live.get_mut(s) else {
+            return;
+        };
+        let live_ids = &mut self.live_ids;
         let l = slot.get_or_insert_with(|| {
             let (key, _) = ConnectionKey::of(obs.src, obs.dst);
             let (stacks, picks) = stacks_for(obs, &opts.stack, &builtin);
@@ -377,55 +491,360 @@ pub fn replay_into<R: Read>(
         l.replay
             .observe(obs, placement.from_a, placement.incarnation);
         l.last_ns = l.last_ns.max(obs.timestamp_ns);
-    });
-    // Silence until the capture stopped running is evidence too.
-    let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
-    for (c, (slot, f)) in live.into_iter().zip(finished.iter_mut()).enumerate() {
-        if let Some(l) = slot {
-            let until = if l.replay.closed() {
-                end.min(l.last_ns.saturating_add(l.horizon_ns))
-            } else {
-                end
-            };
-            settle(sink, c, f, *l, until, Ending::Settled);
-        }
     }
-    FileOutcome {
-        connections: finished.iter().flatten().count(),
-        ingest: file_report(summary),
-        evictions,
+
+    /// Settles every connection still replayed as of `end` (a closed one as of its quiet
+    /// horizon, if that comes first). Returns the connections this shard handed to the
+    /// sink.
+    fn finish(self, end: i64, sink: &mut dyn VerdictSink) -> usize {
+        let Shard {
+            part,
+            parts,
+            live,
+            mut finished,
+            ..
+        } = self;
+        for (s, (slot, f)) in live.into_iter().zip(finished.iter_mut()).enumerate() {
+            if let Some(l) = slot {
+                let until = if l.replay.closed() {
+                    end.min(l.last_ns.saturating_add(l.horizon_ns))
+                } else {
+                    end
+                };
+                settle(sink, s * parts + part, f, *l, until, Ending::Settled);
+            }
+        }
+        finished.iter().flatten().count()
     }
 }
 
-/// Lets go of an eighth of the connections replayed (at least one) so that a new one fits:
-/// closed ones first (their verdict stands), then open ones, least recently active first.
-/// An eighth at a time, so that the sort is paid once per many new connections.
-fn evict(
-    sink: &mut dyn VerdictSink,
-    live: &mut [Option<Box<Live>>],
-    finished: &mut [Option<Settled>],
-    live_ids: &mut Vec<usize>,
-    now: i64,
-    e: &mut Evictions,
+/// What the reading thread sends a replaying thread, in the order of the capture.
+enum ToShard {
+    /// A segment of one of its connections.
+    Segment(Observation, Placement),
+    /// Look for connections silent past their horizon at `now`: the `n`-th sweep.
+    Sweep { now: i64, n: u32 },
+    /// Say which connections are being replayed, once everything sent before is done.
+    Sync,
+    /// Let these connections go as of `now` (`--max-connections`).
+    Evict {
+        chosen: Vec<(bool, usize)>,
+        now: i64,
+    },
+    /// The capture ended; settle everything as of this time.
+    End(i64),
+}
+
+/// What a replaying thread sends back.
+enum FromShard {
+    /// A connection settled; `sweep`: by the `n`-th sweep.
+    Settled {
+        index: usize,
+        verdict: Box<ConnectionVerdict>,
+        picks: Picks,
+        first: bool,
+        sweep: Option<u32>,
+    },
+    /// The connections being replayed ([`Shard::candidates`]).
+    Synced(Vec<(bool, i64, usize)>),
+    /// The capture ended: this many connections went to the sink.
+    Done(usize),
+}
+
+/// Segments sent to a replaying thread at once.
+const BATCH: usize = 512;
+
+/// The sink of a replaying thread: what settles goes back to the reading thread.
+struct Forward<'a> {
+    to: &'a mpsc::Sender<FromShard>,
+    sweep: Option<u32>,
+}
+
+impl VerdictSink for Forward<'_> {
+    fn settled(&mut self, index: usize, verdict: ConnectionVerdict, picks: Picks, first: bool) {
+        // The reading thread outlives every replaying one (a scope): sending cannot fail
+        // while it listens, and once it has stopped nothing more is wanted.
+        let _ = self.to.send(FromShard::Settled {
+            index,
+            verdict: Box::new(verdict),
+            picks,
+            first,
+            sweep: self.sweep,
+        });
+    }
+}
+
+/// A replaying thread: the connections of `part`, in the order the reading thread sends
+/// their segments and its instructions.
+fn run_shard(
+    opts: &ReplayOptions,
+    part: usize,
+    parts: usize,
+    from: mpsc::Receiver<Vec<ToShard>>,
+    to: mpsc::Sender<FromShard>,
 ) {
-    let mut order: Vec<(bool, i64, usize)> = live_ids
-        .iter()
-        .filter_map(|&c| {
-            let l = live.get(c)?.as_ref()?;
-            Some((!l.replay.closed(), l.last_ns, c))
-        })
-        .collect();
-    order.sort_unstable();
-    let n = (order.len() / 8).max(1);
-    for &(open, _, c) in order.iter().take(n) {
-        if let (Some(l), Some(f)) = (live.get_mut(c).and_then(Option::take), finished.get_mut(c)) {
-            let until = now.max(l.last_ns);
-            settle(sink, c, f, *l, until, Ending::Evicted { open });
-            e.connections += 1;
-            e.open += u64::from(open);
+    let mut shard = Shard::new(opts, part, parts);
+    let mut out = Forward {
+        to: &to,
+        sweep: None,
+    };
+    for batch in from {
+        for m in batch {
+            match m {
+                ToShard::Segment(obs, placement) => shard.place(&obs, placement),
+                ToShard::Sweep { now, n } => {
+                    out.sweep = Some(n);
+                    shard.sweep(now, &mut out);
+                    out.sweep = None;
+                }
+                ToShard::Sync => {
+                    let _ = to.send(FromShard::Synced(shard.candidates()));
+                }
+                ToShard::Evict { chosen, now } => {
+                    shard.evict(&chosen, now, &mut out);
+                }
+                ToShard::End(end) => {
+                    let connections = shard.finish(end, &mut out);
+                    let _ = to.send(FromShard::Done(connections));
+                    return;
+                }
+            }
         }
     }
-    live_ids.retain(|&c| live.get(c).is_some_and(Option::is_some));
+}
+
+/// The reading thread's side of [`replay_in_threads`]: batches for each replaying thread,
+/// and which connections it knows to be replayed.
+struct Dispatch {
+    to: Vec<mpsc::SyncSender<Vec<ToShard>>>,
+    batches: Vec<Vec<ToShard>>,
+    back: mpsc::Receiver<FromShard>,
+    /// Per connection: being replayed, as far as this thread knows. `false` is exact;
+    /// `true` may be a connection a sweep settled whose settlement has not come back yet.
+    live: Vec<bool>,
+    /// Per connection: sweeps sent before its latest segment. A connection the `n`-th
+    /// sweep settled was not replayed after it only if `n` is above this.
+    epoch: Vec<u32>,
+    /// Connections `live` says are replayed: at least those that are.
+    count: usize,
+    sweeps: u32,
+    /// Connections handed to the sink by threads that finished.
+    connections: usize,
+    done: usize,
+}
+
+impl Dispatch {
+    fn send(&mut self, part: usize, m: ToShard) {
+        let Some(batch) = self.batches.get_mut(part) else {
+            return;
+        };
+        batch.push(m);
+        if batch.len() >= BATCH {
+            self.flush(part);
+        }
+    }
+
+    fn flush(&mut self, part: usize) {
+        if let (Some(batch), Some(to)) = (self.batches.get_mut(part), self.to.get(part))
+            && !batch.is_empty()
+        {
+            let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+            // A thread that stopped (it panicked) is reported when the scope joins it.
+            let _ = to.send(full);
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for part in 0..self.to.len() {
+            self.flush(part);
+        }
+    }
+
+    /// Hands what came back to `sink`, waiting for a message if `wait`; returns a
+    /// [`FromShard::Synced`] list, if that is what came.
+    fn receive(
+        &mut self,
+        sink: &mut dyn VerdictSink,
+        wait: bool,
+    ) -> Option<Option<Vec<(bool, i64, usize)>>> {
+        let m = if wait {
+            self.back.recv().ok()?
+        } else {
+            self.back.try_recv().ok()?
+        };
+        match m {
+            FromShard::Settled {
+                index,
+                verdict,
+                picks,
+                first,
+                sweep,
+            } => {
+                if let Some(n) = sweep
+                    && n > self.epoch.get(index).copied().unwrap_or(0)
+                    && let Some(live) = self.live.get_mut(index)
+                    && *live
+                {
+                    *live = false;
+                    self.count -= 1;
+                }
+                sink.settled(index, *verdict, picks, first);
+                Some(None)
+            }
+            FromShard::Synced(list) => Some(Some(list)),
+            FromShard::Done(n) => {
+                self.connections += n;
+                self.done += 1;
+                Some(None)
+            }
+        }
+    }
+
+    /// Waits until every replaying thread has done all it was sent, and returns the
+    /// connections being replayed; `live` and `count` are then exact.
+    fn sync(&mut self, sink: &mut dyn VerdictSink) -> Vec<(bool, i64, usize)> {
+        for part in 0..self.to.len() {
+            self.send(part, ToShard::Sync);
+        }
+        self.flush_all();
+        let mut all = Vec::new();
+        let mut replies = 0;
+        while replies < self.to.len() {
+            match self.receive(sink, true) {
+                Some(Some(list)) => {
+                    all.extend(list);
+                    replies += 1;
+                }
+                Some(None) => {}
+                // Every thread stopped (one panicked): the scope reports it.
+                None => break,
+            }
+        }
+        self.count = all.len();
+        all
+    }
+}
+
+/// [`replay_into`] on `opts.threads` threads besides the reading one: connection `c` (order
+/// of first appearance) is replayed by thread `c` modulo the threads, each connection's
+/// segments in capture order, and what settles comes back to be handed to `sink`.
+///
+/// The verdicts are those of one thread: each connection's replay sees the same segments;
+/// sweeps for silent connections happen at the same points of the capture (the reading
+/// thread decides them and sends them in order); and where `--max-connections` may let
+/// connections go, the reading thread first waits for every thread to catch up, so that it
+/// chooses among the same connections, in the same states, as one thread would. That wait
+/// is needed only at the limit: below it, nothing to choose.
+fn replay_in_threads<R: Read>(
+    path: &str,
+    input: R,
+    opts: &ReplayOptions,
+    sink: &mut dyn VerdictSink,
+) -> FileOutcome {
+    let parts = opts.threads.max(1);
+    let max_live = opts.limits.max_connections.max(1);
+    std::thread::scope(|scope| {
+        let (back_tx, back) = mpsc::channel();
+        let mut to = Vec::with_capacity(parts);
+        for part in 0..parts {
+            let (tx, rx) = mpsc::sync_channel(8);
+            let back_tx = back_tx.clone();
+            scope.spawn(move || run_shard(opts, part, parts, rx, back_tx));
+            to.push(tx);
+        }
+        drop(back_tx);
+        let mut d = Dispatch {
+            to,
+            batches: (0..parts).map(|_| Vec::with_capacity(BATCH)).collect(),
+            back,
+            live: Vec::new(),
+            epoch: Vec::new(),
+            count: 0,
+            sweeps: 0,
+            connections: 0,
+            done: 0,
+        };
+        let mut last_ts = i64::MIN;
+        let mut next_sweep = i64::MIN;
+        let mut evictions: Option<Evictions> = None;
+        let summary = ingest_streaming(path, input, |obs, placement| {
+            last_ts = last_ts.max(obs.timestamp_ns);
+            if last_ts >= next_sweep {
+                next_sweep = last_ts.saturating_add(SWEEP_INTERVAL_NS);
+                d.sweeps += 1;
+                for part in 0..parts {
+                    d.send(
+                        part,
+                        ToShard::Sweep {
+                            now: last_ts,
+                            n: d.sweeps,
+                        },
+                    );
+                }
+            }
+            let c = placement.connection;
+            if c >= d.live.len() {
+                d.live.resize(c + 1, false);
+                d.epoch.resize(c + 1, 0);
+            }
+            // One thread lets connections go when a connection not being replayed comes
+            // and as many as the limit are. `live` is exact where it says no. Where it says
+            // yes of a connection a sweep settled, fewer than the limit are replayed: the
+            // sweep left fewer, and a new connection that came since, with as many, made
+            // this thread wait (below) and so learn of the settlement.
+            if d.count >= max_live && !d.live[c] {
+                let replayed = d.sync(sink);
+                if !d.live[c] && replayed.len() >= max_live {
+                    let e = evictions.get_or_insert(Evictions {
+                        limit: max_live,
+                        connections: 0,
+                        open: 0,
+                        first_frame: obs.frame,
+                    });
+                    let chosen = to_evict(replayed);
+                    let mut of_part: Vec<Vec<(bool, usize)>> = vec![Vec::new(); parts];
+                    e.connections += chosen.len() as u64;
+                    e.open += chosen.iter().filter(|(open, _)| *open).count() as u64;
+                    for &(open, cc) in &chosen {
+                        if let Some(live) = d.live.get_mut(cc) {
+                            *live = false;
+                        }
+                        d.count -= 1;
+                        of_part[cc % parts].push((open, cc));
+                    }
+                    for (part, chosen) in of_part.into_iter().enumerate() {
+                        if !chosen.is_empty() {
+                            d.send(
+                                part,
+                                ToShard::Evict {
+                                    chosen,
+                                    now: last_ts,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            if !d.live[c] {
+                d.live[c] = true;
+                d.count += 1;
+            }
+            d.epoch[c] = d.sweeps;
+            d.send(c % parts, ToShard::Segment(*obs, placement));
+            while d.receive(sink, false).is_some() {}
+        });
+        let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
+        for part in 0..parts {
+            d.send(part, ToShard::End(end));
+        }
+        d.flush_all();
+        while d.done < parts && d.receive(sink, true).is_some() {}
+        FileOutcome {
+            connections: d.connections,
+            ingest: file_report(summary),
+            evictions,
+        }
+    })
 }
 
 /// Finishes `l` as of `until` and hands its verdict to `sink`: the first replay of the
@@ -529,14 +948,16 @@ fn stacks_for(
     }
 }
 
-/// Replays several capture files, up to `jobs` at once (one per core: each file is replayed
-/// by one thread, start to end, so a file's verdicts never depend on the others or on
-/// `jobs`); the reports come back in the order of `paths`.
+/// Replays several capture files, up to `jobs` at once (one per core; with fewer files
+/// than `jobs`, each file's connections are shared among the threads left, see
+/// [`ReplayOptions::threads`]); a file's verdicts never depend on the others or on `jobs`.
+/// The reports come back in the order of `paths`.
 pub fn replay_paths(
     paths: &[std::path::PathBuf],
     opts: &ReplayOptions,
     jobs: usize,
 ) -> Vec<FileVerdicts> {
+    let opts = &with_threads_left(opts, paths.len(), jobs);
     each_path(paths, jobs, |p| replay_path(p, opts))
 }
 
@@ -548,11 +969,26 @@ pub fn replay_paths_into<S: VerdictSink + Send>(
     jobs: usize,
     sink: impl Fn(&Path) -> S + Sync,
 ) -> Vec<(FileOutcome, S)> {
+    let opts = &with_threads_left(opts, paths.len(), jobs);
     each_path(paths, jobs, |p| {
         let mut s = sink(p);
         let outcome = replay_path_into(p, opts, &mut s);
         (outcome, s)
     })
+}
+
+/// `opts` with the threads that `jobs` leaves over once each of `files` has one shared
+/// among each file's connections (see [`ReplayOptions::threads`]).
+fn with_threads_left(opts: &ReplayOptions, files: usize, jobs: usize) -> ReplayOptions {
+    let per_file = if files > 0 && files < jobs {
+        jobs / files
+    } else {
+        1
+    };
+    ReplayOptions {
+        threads: opts.threads.max(per_file),
+        ..opts.clone()
+    }
 }
 
 fn each_path<T: Send>(
@@ -603,5 +1039,85 @@ pub fn replay_path_into(
             });
             o
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counted(usize);
+
+    impl VerdictSink for Counted {
+        fn settled(&mut self, _: usize, _: ConnectionVerdict, _: Picks, _: bool) {
+            self.0 += 1;
+        }
+    }
+
+    fn settled(index: usize, sweep: Option<u32>) -> FromShard {
+        let rfc = builtins()
+            .into_iter()
+            .find(|b| b.stack.name == "rfc9293")
+            .expect("built-in")
+            .stack;
+        let (key, _) = ConnectionKey::of(
+            "192.0.2.1:1000".parse().expect("address"),
+            "192.0.2.2:80".parse().expect("address"),
+        );
+        let verdict = ConnectionReplay::new(key, [rfc.clone(), rfc], VantageChoice::Auto).finish(0);
+        FromShard::Settled {
+            index,
+            verdict: Box::new(verdict),
+            picks: [None, None],
+            first: true,
+            sweep,
+        }
+    }
+
+    /// The reading thread learns of a connection a sweep settled from the thread that
+    /// replays it, possibly after it sent that thread more of the connection: then the
+    /// connection is being replayed again and must still count.
+    #[test]
+    fn a_sweep_settlement_counts_only_for_a_connection_not_replayed_since() {
+        let (tx, back) = mpsc::channel();
+        let mut d = Dispatch {
+            to: Vec::new(),
+            batches: Vec::new(),
+            back,
+            // Connection 0 was last sent before sweep 2, connection 1 after it, connection
+            // 2 before it but let go at the limit since.
+            live: vec![true, true, false],
+            epoch: vec![1, 2, 1],
+            count: 2,
+            sweeps: 2,
+            connections: 0,
+            done: 0,
+        };
+        for m in [settled(0, Some(2)), settled(1, Some(2)), settled(2, None)] {
+            tx.send(m).expect("sent");
+        }
+        let mut sink = Counted(0);
+        while d.receive(&mut sink, false).is_some() {}
+        assert_eq!(sink.0, 3, "every settlement reaches the sink");
+        assert_eq!(d.live, [false, true, false]);
+        assert_eq!(d.count, 1);
+    }
+
+    #[test]
+    fn threads_left_by_the_files_share_each_files_connections() {
+        let opts = ReplayOptions {
+            stack: StackChoice::Named(builtins().remove(0).stack),
+            vantage: VantageChoice::Auto,
+            every_ladder: false,
+            threads: 1,
+            limits: Limits::default(),
+        };
+        assert_eq!(with_threads_left(&opts, 1, 4).threads, 4);
+        assert_eq!(with_threads_left(&opts, 2, 4).threads, 2);
+        assert_eq!(with_threads_left(&opts, 3, 4).threads, 1);
+        assert_eq!(with_threads_left(&opts, 9, 4).threads, 1);
+        assert_eq!(with_threads_left(&opts, 0, 4).threads, 1);
+        let asked = ReplayOptions { threads: 3, ..opts };
+        assert_eq!(with_threads_left(&asked, 5, 2).threads, 3);
     }
 }

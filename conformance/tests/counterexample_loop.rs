@@ -35,6 +35,7 @@ fn judge(pcap: &[u8], stack: &str) -> Judged {
         stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: Default::default(),
     };
     let v = replay("counterexample", pcap, &opts);

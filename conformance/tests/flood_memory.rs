@@ -65,6 +65,7 @@ fn a_syn_flood_report_costs_bytes_per_connection_not_kilobytes() {
         stack: StackChoice::Named(builtin("linux").expect("built-in").stack),
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: Limits {
             max_connections: LIMIT,
             ..Limits::default()

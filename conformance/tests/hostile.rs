@@ -28,6 +28,7 @@ fn options(limits: Limits) -> ReplayOptions {
         stack: StackChoice::Named(builtin("linux").expect("built-in").stack),
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits,
     }
 }

@@ -275,6 +275,7 @@ fn judge(capture: &[CapturedSegment], stack: &str) -> ConnectionVerdict {
         stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: Default::default(),
     };
     let mut v = replay("execution", &pcap[..], &opts);

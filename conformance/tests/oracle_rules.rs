@@ -127,6 +127,7 @@ impl Script {
             stack: StackChoice::Named(builtin(stack).expect("built-in").stack),
             vantage: VantageChoice::Auto,
             every_ladder: false,
+            threads: 1,
             limits: Default::default(),
         };
         let mut v = replay("script", &pcap[..], &opts);

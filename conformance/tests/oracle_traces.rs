@@ -29,6 +29,7 @@ fn options_for(rel: &str) -> ReplayOptions {
         stack,
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: Default::default(),
     }
 }

@@ -103,6 +103,7 @@ fn options(stack: StackChoice, max_connections: usize) -> ReplayOptions {
         stack,
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: Limits {
             max_connections,
             ..Limits::default()
@@ -172,6 +173,13 @@ fn client(n: u16) -> SocketAddr {
 /// SYNs, then more of it; one closed, silent for an hour, then a late ACK of it and an hour
 /// later a new incarnation.
 fn returning() -> Vec<u8> {
+    pcap_of(&returning_segments(0))
+}
+
+/// [`returning`]'s segments, with `syns` more connection attempts just after the silent
+/// connection came back, and then one more segment of it: new connections at the limit
+/// right after a sweep settled one that is being replayed again.
+fn returning_segments(syns: u16) -> Vec<(SocketAddr, CapturedSegment)> {
     let (a, s, f) = (Flags::ACK, Flags::SYN, Flags::FIN | Flags::ACK);
     let half = client(1);
     let mut segs = vec![at(10, half, true, s, 5_000, 0)];
@@ -197,6 +205,20 @@ fn returning() -> Vec<u8> {
     ]);
     let hour = 3_600_000;
     segs.push(at(hour, c, true, a, 102, 902));
+    for n in 0..syns {
+        segs.push(at(
+            hour + 1 + u64::from(n),
+            client(200 + n),
+            true,
+            s,
+            13 * u32::from(n),
+            0,
+        ));
+    }
+    if syns > 0 {
+        // And the connection that came back once more, still being replayed.
+        segs.push(at(hour + 2 + u64::from(syns), c, true, a, 102, 902));
+    }
     segs.extend([
         at(2 * hour, c, true, s, 70_000, 0),
         at(2 * hour + 1, c, false, s | a, 90_000, 70_001),
@@ -205,7 +227,7 @@ fn returning() -> Vec<u8> {
         at(2 * hour + 4, c, false, f, 90_001, 70_002),
         at(2 * hour + 5, c, true, a, 70_002, 90_002),
     ]);
-    pcap_of(&segs)
+    segs
 }
 
 #[test]
@@ -244,4 +266,62 @@ fn connections_let_go_or_resumed_report_the_same_rendered_as_replay_goes() {
         let outcome = replay_into("returning", &pcap[..], &opts, &mut t);
         assert_same(&whole(&[kept]), &streamed(vec![(outcome, t)]));
     }
+}
+
+/// Replayed by several threads (`--jobs` over fewer files), one file's connections are
+/// shared among them: the report is the one of one thread, byte for byte, in all three
+/// formats — with connections let go at the limit (the reading thread then waits for every
+/// thread to catch up before it chooses), resumed after eviction and after silence (sweeps
+/// settle them in the threads while the reading thread goes on).
+#[test]
+fn several_threads_report_what_one_thread_does() {
+    let reports = |pcap: &[u8], opts: &ReplayOptions, auto: bool| {
+        let kept = replay("returning", pcap, opts);
+        let mut t = tee(auto);
+        let outcome = replay_into("returning", pcap, opts, &mut t);
+        (whole(&[kept]), streamed(vec![(outcome, t)]))
+    };
+    let pcap = pcap_of(&returning_segments(12));
+    for (stack, is_auto) in [
+        (auto(), true),
+        (
+            StackChoice::Named(builtin("linux").expect("built-in").stack),
+            false,
+        ),
+    ] {
+        for limit in [4, 8, 1000] {
+            let one = options(stack.clone(), limit);
+            let (whole_one, streamed_one) = reports(&pcap, &one, is_auto);
+            assert_same(&whole_one, &streamed_one);
+            for threads in [2, 3, 5] {
+                let several = ReplayOptions {
+                    threads,
+                    ..one.clone()
+                };
+                let (w, s) = reports(&pcap, &several, is_auto);
+                assert_same(&whole_one, &w);
+                assert_same(&whole_one, &s);
+            }
+        }
+    }
+    // Two thousand connections of one file through `replay_paths_into`, as `teardown
+    // replay --jobs 2 FILE` runs it, at a limit that lets most go.
+    let burst = traces_dir().join("linux/captures/burst.client.pcap");
+    let opts = options(auto(), 64);
+    let by = |jobs: usize| {
+        let files = teardown_conformance::replay::replay_paths_into(
+            std::slice::from_ref(&burst),
+            &opts,
+            jobs,
+            |_| tee(true),
+        );
+        streamed(files)
+    };
+    let one = by(1);
+    let human = &one[0];
+    assert!(
+        human.contains("LIMIT --max-connections 64 reached"),
+        "{human}"
+    );
+    assert_same(&one, &by(2));
 }

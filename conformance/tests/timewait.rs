@@ -20,6 +20,7 @@ fn replay(relative: &str) -> FileVerdicts {
         stack: StackChoice::Auto { fallback },
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: Default::default(),
     };
     replay_path(&traces_dir().join(relative), &opts)
@@ -268,6 +269,7 @@ fn the_analysis_fed_as_connections_settle_is_the_analysis_of_the_whole() {
             },
             vantage: VantageChoice::Auto,
             every_ladder: false,
+            threads: 1,
             limits: Limits {
                 max_connections,
                 ..Limits::default()

@@ -509,8 +509,9 @@ struct ReplayArgs {
     diagram_all: bool,
     #[command(flatten)]
     limits: LimitArgs,
-    /// Files replayed at once (default: one per core). Each file is replayed start to end
-    /// by one thread, so the report does not depend on it.
+    /// Threads (default: one per core): files replayed at once, and with fewer files than
+    /// threads, the connections of each file shared among the threads left. The report
+    /// does not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     jobs: Option<u64>,
 }
@@ -595,6 +596,7 @@ fn run_replay(args: &ReplayArgs) -> u8 {
             VantageArg::Middle => VantageChoice::Middle,
         },
         every_ladder: args.diagram_all,
+        threads: 1,
         limits: args.limits.limits(),
     };
     let format = match args.format {
@@ -767,6 +769,7 @@ fn run_timewait(args: &TimewaitArgs) -> u8 {
         },
         vantage: VantageChoice::Auto,
         every_ladder: false,
+        threads: 1,
         limits: args.limits.limits(),
     };
     // Counted as connections settle: the analysis holds counts and intervals, not verdicts.

@@ -13,7 +13,7 @@ use teardown_conformance::ingest::ingest;
 use teardown_conformance::oracle::ConnectionVerdict;
 use teardown_conformance::oracle::{VantageChoice, Verdict};
 use teardown_conformance::replay::{
-    Collect, Limits, Picks, ReplayOptions, StackChoice, VerdictSink, replay_into,
+    Collect, Limits, Picks, ReplayOptions, StackChoice, VerdictSink, replay, replay_into,
 };
 use teardown_conformance::replay_report::{
     Format, Rendered, RenderedFile, to_human, to_json, to_junit, write_rendered,
@@ -144,9 +144,10 @@ impl VerdictSink for Both {
 
 /// The `replay` target: the first byte chooses the description (a built-in, or `auto`),
 /// the vantage and whether every ladder is kept; the second, half the time, small limits;
-/// the rest is the traffic. Every incarnation's verdict agrees with its reason, and the
+/// the rest is the traffic. Every incarnation's verdict agrees with its reason, the
 /// report rendered as connections settle (what `teardown replay` writes) is the report of
-/// the verdicts kept whole, in every format.
+/// the verdicts kept whole, in every format, and (bits 5-6 of the second byte) replayed
+/// by 2 to 4 threads the verdicts are those of one.
 pub fn replay_case(data: &[u8]) {
     let [choice, limits, rest @ ..] = data else {
         return;
@@ -174,6 +175,7 @@ pub fn replay_case(data: &[u8]) {
         stack,
         vantage,
         every_ladder: choice & 0x10 != 0,
+        threads: 1,
         // Small limits half the time, so that eviction and the hypothesis bound are hit.
         limits: if limits & 0x80 != 0 {
             Limits {
@@ -211,6 +213,19 @@ pub fn replay_case(data: &[u8]) {
         assert!(
             out == whole.as_bytes(),
             "{format:?} report rendered as replay went differs"
+        );
+    }
+    // Shared among threads (`--jobs` over one file), the connections get the same verdicts.
+    let threads = usize::from(limits & 0x60 != 0) + usize::from(limits >> 5 & 3);
+    if threads > 1 {
+        let several = ReplayOptions {
+            threads,
+            ..opts.clone()
+        };
+        let w = replay("fuzz", &pcap[..], &several);
+        assert!(
+            format!("{w:?}") == format!("{v:?}"),
+            "replayed by {threads} threads, the verdicts differ"
         );
     }
     assert_eq!(v.ingest.error, None);
