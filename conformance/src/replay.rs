@@ -549,6 +549,8 @@ enum FromShard {
     Synced(Vec<(bool, i64, usize)>),
     /// The capture ended: this many connections went to the sink.
     Done(usize),
+    /// The thread panicked (a bug): the reading thread panics with it rather than wait.
+    Panicked(Box<dyn std::any::Any + Send>),
 }
 
 /// Segments sent to a replaying thread at once.
@@ -575,7 +577,8 @@ impl VerdictSink for Forward<'_> {
 }
 
 /// A replaying thread: the connections of `part`, in the order the reading thread sends
-/// their segments and its instructions.
+/// their segments and its instructions ([`shard_loop`]). A panic (a bug) is sent back, so
+/// that the reading thread does not wait for this one for ever.
 fn run_shard(
     opts: &ReplayOptions,
     part: usize,
@@ -583,11 +586,24 @@ fn run_shard(
     from: mpsc::Receiver<Vec<ToShard>>,
     to: mpsc::Sender<FromShard>,
 ) {
+    let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shard_loop(opts, part, parts, from, &to)
+    }));
+    if let Err(panic) = replayed {
+        let _ = to.send(FromShard::Panicked(panic));
+    }
+}
+
+/// What [`run_shard`] does until the capture ends or the reading thread stops sending.
+fn shard_loop(
+    opts: &ReplayOptions,
+    part: usize,
+    parts: usize,
+    from: mpsc::Receiver<Vec<ToShard>>,
+    to: &mpsc::Sender<FromShard>,
+) {
     let mut shard = Shard::new(opts, part, parts);
-    let mut out = Forward {
-        to: &to,
-        sweep: None,
-    };
+    let mut out = Forward { to, sweep: None };
     for batch in from {
         for m in batch {
             match m {
@@ -686,7 +702,7 @@ impl Dispatch {
                     && *live
                 {
                     *live = false;
-                    self.count -= 1;
+                    self.count = self.count.saturating_sub(1);
                 }
                 sink.settled(index, *verdict, picks, first);
                 Some(None)
@@ -697,6 +713,9 @@ impl Dispatch {
                 self.done += 1;
                 Some(None)
             }
+            // Waiting for the thread would wait forever; leaving, this thread drops what
+            // the others wait on, and they end too.
+            FromShard::Panicked(panic) => std::panic::resume_unwind(panic),
         }
     }
 
@@ -809,7 +828,7 @@ fn replay_in_threads<R: Read>(
                         if let Some(live) = d.live.get_mut(cc) {
                             *live = false;
                         }
-                        d.count -= 1;
+                        d.count = d.count.saturating_sub(1);
                         of_part[cc % parts].push((open, cc));
                     }
                     for (part, chosen) in of_part.into_iter().enumerate() {
@@ -1101,6 +1120,31 @@ mod tests {
         assert_eq!(sink.0, 3, "every settlement reaches the sink");
         assert_eq!(d.live, [false, true, false]);
         assert_eq!(d.count, 1);
+    }
+
+    /// A replaying thread that panics (a bug) makes the reading thread panic with it, not
+    /// wait for it for ever.
+    #[test]
+    fn a_panic_in_a_replaying_thread_reaches_the_reading_thread() {
+        let (tx, back) = mpsc::channel();
+        let mut d = Dispatch {
+            to: Vec::new(),
+            batches: Vec::new(),
+            back,
+            live: Vec::new(),
+            epoch: Vec::new(),
+            count: 0,
+            sweeps: 0,
+            connections: 0,
+            done: 0,
+        };
+        tx.send(FromShard::Panicked(Box::new("replay bug")))
+            .expect("sent");
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            d.receive(&mut Counted(0), true)
+        }));
+        let panic = waited.expect_err("the panic is passed on");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"replay bug"));
     }
 
     #[test]
