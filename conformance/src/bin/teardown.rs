@@ -150,7 +150,9 @@ struct TimewaitArgs {
     plot: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
-    /// Files replayed at once (default: one per core).
+    /// Threads (default: one per core): files replayed at once, and with fewer files than
+    /// threads, the connections of each file shared among the threads left. The report
+    /// does not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     jobs: Option<u64>,
 }
