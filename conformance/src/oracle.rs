@@ -566,7 +566,8 @@ trait Story {
     fn owe(&mut self, side: usize, e: Emitted);
     /// The newest segment `side` owes.
     fn newest_owed(&mut self, side: usize) -> Option<&mut Emitted>;
-    fn log(&mut self, side: usize, rule: Rule, at: u64, ctx: &Ctx<'_>, hazard: Option<Hazard>);
+    /// Remembers `side`'s step by `rule` (see [`worth_logging`]).
+    fn log_step(&mut self, side: usize, rule: Rule, at: u64, ctx: &Ctx<'_>, hazard: Option<Hazard>);
     /// `side` chose an ISS the replay has not seen yet.
     fn unbind_iss(&mut self, side: usize);
     /// `count` segments in flight to `side`, from the `first`, are delivered.
@@ -611,7 +612,14 @@ impl Story for Hypothesis {
     fn newest_owed(&mut self, side: usize) -> Option<&mut Emitted> {
         self.world.owed[side].last_mut()
     }
-    fn log(&mut self, side: usize, rule: Rule, at: u64, ctx: &Ctx<'_>, hazard: Option<Hazard>) {
+    fn log_step(
+        &mut self,
+        side: usize,
+        rule: Rule,
+        at: u64,
+        ctx: &Ctx<'_>,
+        hazard: Option<Hazard>,
+    ) {
         self.log = Some(Rc::new(LogEntry {
             frame: ctx.frame,
             at,
@@ -673,7 +681,7 @@ impl Story for Probe {
     fn newest_owed(&mut self, _: usize) -> Option<&mut Emitted> {
         self.owed.last_mut()
     }
-    fn log(&mut self, _: usize, _: Rule, _: u64, _: &Ctx<'_>, _: Option<Hazard>) {}
+    fn log_step(&mut self, _: usize, _: Rule, _: u64, _: &Ctx<'_>, _: Option<Hazard>) {}
     fn unbind_iss(&mut self, _: usize) {
         self.iss_unbound = true;
     }
@@ -707,7 +715,7 @@ fn apply_showing<S: Story>(
         );
     }
     if worth_logging(step.rule) || hazard.is_some() {
-        h.log(side, step.rule, at, ctx, hazard);
+        h.log_step(side, step.rule, at, ctx, hazard);
     }
 }
 
@@ -757,11 +765,6 @@ fn wait_timer_fired(
     let mut n = h.clone();
     apply(&mut n, side, step, at, ctx);
     Some(n)
-}
-
-/// Logs a hazard that `side`'s emission by `rule` showed.
-fn note_hazard(h: &mut Hypothesis, side: usize, rule: Rule, at: u64, ctx: &Ctx<'_>, hz: Hazard) {
-    h.log(side, rule, at, ctx, Some(hz));
 }
 
 /// Delivers `seg` to `side` at `t`.
@@ -1237,11 +1240,12 @@ fn search(
         if events.is_empty() {
             break;
         }
-        next.clear();
         // Beyond the first depth, a frontier of more than MAX_FRONTIER stories is cut down
         // (below) before it is explained, and probing would find explanations among the
         // stories cut; with no more events than that, no cut is possible.
-        if depth == 1 || events.len() <= MAX_FRONTIER {
+        let probed = depth == 1 || events.len() <= MAX_FRONTIER;
+        if probed {
+            next.clear();
             for &(i, ev) in events.iter() {
                 if probe(&parents[i], ev, x, s, t, ctx) {
                     next.push(realize(&parents[i], ev, x, t, ctx));
@@ -1254,16 +1258,13 @@ fn search(
             if out.len() > found_before || depth == MAX_HIDDEN_EVENTS {
                 break;
             }
-            next.clear();
-            for &(i, ev) in events.iter() {
-                next.push(realize(&parents[i], ev, x, t, ctx));
-            }
-            dedup(next);
-        } else {
-            for &(i, ev) in events.iter() {
-                next.push(realize(&parents[i], ev, x, t, ctx));
-            }
-            dedup(next);
+        }
+        next.clear();
+        for &(i, ev) in events.iter() {
+            next.push(realize(&parents[i], ev, x, t, ctx));
+        }
+        dedup(next);
+        if !probed {
             if next.len() > MAX_FRONTIER {
                 next.sort_by_key(|h| h.losses);
                 next.truncate(MAX_FRONTIER);
@@ -2044,7 +2045,7 @@ impl ConnectionReplay {
                     h.matched_rule,
                 )
             {
-                note_hazard(h, x, rule, t, &ctx, hz);
+                h.log_step(x, rule, t, &ctx, Some(hz));
             }
             if at_host[y] {
                 arrive(h, y, &carried, t, &ctx);

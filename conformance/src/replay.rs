@@ -315,15 +315,7 @@ pub fn replay_into<R: Read>(
             shard.sweep(last_ts, sink);
         }
         if !shard.is_live(placement.connection) && shard.live_ids.len() >= max_live {
-            let e = evictions.get_or_insert(Evictions {
-                limit: max_live,
-                connections: 0,
-                open: 0,
-                first_frame: obs.frame,
-            });
-            let chosen = to_evict(shard.candidates());
-            e.connections += chosen.len() as u64;
-            e.open += chosen.iter().filter(|(open, _)| *open).count() as u64;
+            let chosen = to_evict(shard.candidates(), &mut evictions, max_live, obs.frame);
             shard.evict(&chosen, last_ts, sink);
         }
         shard.place(obs, placement);
@@ -342,14 +334,29 @@ pub fn replay_into<R: Read>(
 /// least one), closed ones first (their verdict stands), then open ones, least recently
 /// active first. An eighth at a time, so that the sort is paid once per many new
 /// connections. `candidates`: (open, last segment's time, connection) of each replayed.
-fn to_evict(mut candidates: Vec<(bool, i64, usize)>) -> Vec<(bool, usize)> {
+/// Counted in `evictions` (begun at `frame` the first time the `limit` is reached).
+fn to_evict(
+    mut candidates: Vec<(bool, i64, usize)>,
+    evictions: &mut Option<Evictions>,
+    limit: usize,
+    frame: u64,
+) -> Vec<(bool, usize)> {
     candidates.sort_unstable();
     let n = (candidates.len() / 8).max(1);
-    candidates
+    let chosen: Vec<(bool, usize)> = candidates
         .iter()
         .take(n)
         .map(|&(open, _, c)| (open, c))
-        .collect()
+        .collect();
+    let e = evictions.get_or_insert(Evictions {
+        limit,
+        connections: 0,
+        open: 0,
+        first_frame: frame,
+    });
+    e.connections += chosen.len() as u64;
+    e.open += chosen.iter().filter(|(open, _)| *open).count() as u64;
+    chosen
 }
 
 /// The connections one thread replays: all of a file's, or, with `threads` above 1, those
@@ -650,6 +657,20 @@ struct Dispatch {
 }
 
 impl Dispatch {
+    fn new(to: Vec<mpsc::SyncSender<Vec<ToShard>>>, back: mpsc::Receiver<FromShard>) -> Self {
+        Dispatch {
+            batches: to.iter().map(|_| Vec::with_capacity(BATCH)).collect(),
+            to,
+            back,
+            live: Vec::new(),
+            epoch: Vec::new(),
+            count: 0,
+            sweeps: 0,
+            connections: 0,
+            done: 0,
+        }
+    }
+
     fn send(&mut self, part: usize, m: ToShard) {
         let Some(batch) = self.batches.get_mut(part) else {
             return;
@@ -772,17 +793,7 @@ fn replay_in_threads<R: Read>(
             to.push(tx);
         }
         drop(back_tx);
-        let mut d = Dispatch {
-            to,
-            batches: (0..parts).map(|_| Vec::with_capacity(BATCH)).collect(),
-            back,
-            live: Vec::new(),
-            epoch: Vec::new(),
-            count: 0,
-            sweeps: 0,
-            connections: 0,
-            done: 0,
-        };
+        let mut d = Dispatch::new(to, back);
         let mut last_ts = i64::MIN;
         let mut next_sweep = i64::MIN;
         let mut evictions: Option<Evictions> = None;
@@ -814,16 +825,8 @@ fn replay_in_threads<R: Read>(
             if d.count >= max_live && !d.live[c] {
                 let replayed = d.sync(sink);
                 if !d.live[c] && replayed.len() >= max_live {
-                    let e = evictions.get_or_insert(Evictions {
-                        limit: max_live,
-                        connections: 0,
-                        open: 0,
-                        first_frame: obs.frame,
-                    });
-                    let chosen = to_evict(replayed);
+                    let chosen = to_evict(replayed, &mut evictions, max_live, obs.frame);
                     let mut of_part: Vec<Vec<(bool, usize)>> = vec![Vec::new(); parts];
-                    e.connections += chosen.len() as u64;
-                    e.open += chosen.iter().filter(|(open, _)| *open).count() as u64;
                     for &(open, cc) in &chosen {
                         if let Some(live) = d.live.get_mut(cc) {
                             *live = false;
@@ -1100,17 +1103,13 @@ mod tests {
     fn a_sweep_settlement_counts_only_for_a_connection_not_replayed_since() {
         let (tx, back) = mpsc::channel();
         let mut d = Dispatch {
-            to: Vec::new(),
-            batches: Vec::new(),
-            back,
             // Connection 0 was last sent before sweep 2, connection 1 after it, connection
             // 2 before it but let go at the limit since.
             live: vec![true, true, false],
             epoch: vec![1, 2, 1],
             count: 2,
             sweeps: 2,
-            connections: 0,
-            done: 0,
+            ..Dispatch::new(Vec::new(), back)
         };
         for m in [settled(0, Some(2)), settled(1, Some(2)), settled(2, None)] {
             tx.send(m).expect("sent");
@@ -1127,17 +1126,7 @@ mod tests {
     #[test]
     fn a_panic_in_a_replaying_thread_reaches_the_reading_thread() {
         let (tx, back) = mpsc::channel();
-        let mut d = Dispatch {
-            to: Vec::new(),
-            batches: Vec::new(),
-            back,
-            live: Vec::new(),
-            epoch: Vec::new(),
-            count: 0,
-            sweeps: 0,
-            connections: 0,
-            done: 0,
-        };
+        let mut d = Dispatch::new(Vec::new(), back);
         tx.send(FromShard::Panicked(Box::new("replay bug")))
             .expect("sent");
         let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -216,7 +216,7 @@ pub fn replay_case(data: &[u8]) {
         );
     }
     // Shared among threads (`--jobs` over one file), the connections get the same verdicts.
-    let threads = usize::from(limits & 0x60 != 0) + usize::from(limits >> 5 & 3);
+    let threads = usize::from(limits >> 5 & 3) + 1;
     if threads > 1 {
         let several = ReplayOptions {
             threads,
