@@ -611,13 +611,17 @@ pub(crate) fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML: a test suite per file, a test case per incarnation; violations are failures,
-/// inconclusive verdicts are skipped test cases with the reason.
+/// inconclusive verdicts are skipped test cases with the reason. A case's class is its
+/// capture (the path as given), so that a connection keeps its identity from one CI run to
+/// the next and the same 4-tuple in two captures (a client's and a server's) are two
+/// cases; what the human report says of the incarnation — classification, TIME-WAIT
+/// holder, hazards, the ladder of a violation — is its `system-out`.
 pub fn to_junit(files: &[FileVerdicts]) -> String {
     let mut o = String::from(JUNIT_HEAD);
     for f in files {
         junit_suite_head(&mut o, &f.ingest, &Tally::of(f));
         for c in &f.connections {
-            junit_cases(&mut o, c, &c.incarnations);
+            junit_cases(&mut o, &f.ingest.path, c, &c.incarnations);
         }
         o.push_str(JUNIT_SUITE_TAIL);
     }
@@ -644,21 +648,28 @@ fn junit_suite_head(o: &mut String, ing: &FileReport, t: &Tally) {
     if let Some(e) = &ing.error {
         let _ = writeln!(
             o,
-            "    <testcase name=\"read capture\"><error message=\"{}\"/></testcase>",
+            "    <testcase name=\"read capture\" classname=\"{}\"><error message=\"{}\"/></testcase>",
+            xml_escape(&ing.path),
             xml_escape(&e.to_string())
         );
     }
 }
 
-/// One test case per incarnation of connection `c`.
-fn junit_cases(o: &mut String, c: &ConnectionVerdict, incarnations: &[IncarnationVerdict]) {
+/// One test case per incarnation of connection `c`, captured in `path`.
+fn junit_cases(
+    o: &mut String,
+    path: &str,
+    c: &ConnectionVerdict,
+    incarnations: &[IncarnationVerdict],
+) {
+    let mut told = String::new();
     for i in incarnations {
         let name = format!("{} -> {} #{}", c.client, c.server, i.incarnation);
         let _ = write!(
             o,
             "    <testcase name=\"{}\" classname=\"{}\">",
             xml_escape(&name),
-            xml_escape(i.classification.name())
+            xml_escape(path)
         );
         match i.verdict {
             Verdict::Violation => {
@@ -679,6 +690,9 @@ fn junit_cases(o: &mut String, c: &ConnectionVerdict, incarnations: &[Incarnatio
             }
             Verdict::Conforming => {}
         }
+        told.clear();
+        incarnation_human(&mut told, i);
+        let _ = write!(o, "<system-out>{}</system-out>", xml_escape(&told));
         o.push_str("</testcase>\n");
     }
 }
@@ -714,6 +728,8 @@ pub struct Rendered {
     format: Format,
     /// `--stack auto`: the report lists what was picked.
     auto: bool,
+    /// The capture, as the report names it (JUnit's class of its cases).
+    path: String,
     spill: tempfile::SpooledTempFile,
     /// Rendered, not yet in `spill`.
     pending: Vec<u8>,
@@ -748,17 +764,19 @@ impl std::fmt::Debug for Rendered {
 }
 
 impl Rendered {
-    /// A report in `format`; `auto`: the stacks were picked per endpoint (`--stack auto`).
-    pub fn new(format: Format, auto: bool) -> Self {
-        Self::with_memory(format, auto, SPILL_IN_MEMORY)
+    /// The report of the capture `path` (as the report names it) in `format`; `auto`: the
+    /// stacks were picked per endpoint (`--stack auto`).
+    pub fn new(format: Format, auto: bool, path: &str) -> Self {
+        Self::with_memory(format, auto, path, SPILL_IN_MEMORY)
     }
 
     /// [`Rendered::new`] keeping at most `bytes` of rendered connections in memory before
     /// it moves them to a temporary file (0: straight to the file).
-    pub fn with_memory(format: Format, auto: bool, bytes: usize) -> Self {
+    pub fn with_memory(format: Format, auto: bool, path: &str, bytes: usize) -> Self {
         Rendered {
             format,
             auto,
+            path: path.to_owned(),
             spill: tempfile::SpooledTempFile::new(bytes),
             pending: Vec::new(),
             spilled: 0,
@@ -771,10 +789,10 @@ impl Rendered {
         }
     }
 
-    /// Also writes the ladder diagrams of the capture `path` under `dir` as its connections
+    /// Also writes the ladder diagrams of the capture under `dir` as its connections
     /// settle, as [`crate::artifacts::write_replay_diagrams`] would.
-    pub fn with_diagrams(mut self, dir: &std::path::Path, path: &str, all: bool) -> Self {
-        let (dir, name) = crate::artifacts::replay_diagram_dir(dir, path);
+    pub fn with_diagrams(mut self, dir: &std::path::Path, all: bool) -> Self {
+        let (dir, name) = crate::artifacts::replay_diagram_dir(dir, &self.path);
         self.diagrams = Some(Diagrams {
             dir,
             name,
@@ -854,7 +872,7 @@ impl Rendered {
                 }
             }
             Format::Json => json_incarnations(&mut self.piece, incarnations, before)?,
-            Format::Junit => junit_cases(&mut self.piece, c, incarnations),
+            Format::Junit => junit_cases(&mut self.piece, &self.path, c, incarnations),
         }
         Ok(())
     }

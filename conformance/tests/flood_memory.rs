@@ -71,7 +71,7 @@ fn a_syn_flood_report_costs_bytes_per_connection_not_kilobytes() {
             ..Limits::default()
         },
     };
-    let mut rendered = Rendered::new(Format::Json, false);
+    let mut rendered = Rendered::new(Format::Json, false, "flood");
     let outcome = replay_into("flood", &pcap[..], &opts, &mut rendered);
     let grown = peak_kib().unwrap_or(before).saturating_sub(before);
     // Every connection is still reported, in order.

@@ -10,7 +10,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{captures, pcap_of, relative, traces_dir};
-use teardown_conformance::oracle::{ConnectionVerdict, Inconclusive, VantageChoice};
+use teardown_conformance::oracle::{ConnectionVerdict, Inconclusive, VantageChoice, Verdict};
 use teardown_conformance::replay::{
     Collect, FileVerdicts, Limits, Picks, ReplayOptions, StackChoice, VerdictSink, replay,
     replay_into, replay_path_into,
@@ -37,12 +37,12 @@ impl VerdictSink for Tee {
     }
 }
 
-fn tee(auto: bool) -> Tee {
+fn tee(auto: bool, path: &str) -> Tee {
     // Nothing kept in memory: every piece goes through the temporary file.
     Tee(
         FORMATS
             .iter()
-            .map(|&f| Rendered::with_memory(f, auto, 0))
+            .map(|&f| Rendered::with_memory(f, auto, path, 0))
             .collect(),
         Collect::default(),
     )
@@ -126,16 +126,93 @@ fn every_trace_reports_the_same_rendered_as_replay_goes_as_kept_whole() {
     let mut kept = Vec::new();
     let mut going = Vec::new();
     for p in &paths {
-        let mut t = tee(true);
+        let mut t = tee(true, &relative(p));
         let mut outcome = replay_path_into(p, &opts, &mut t);
         outcome.ingest.path = relative(p);
         let Tee(rendered, collected) = t;
         kept.push(collected.into_verdicts(outcome.clone(), &opts));
         going.push((outcome, Tee(rendered, Collect::default())));
     }
-    assert_same(&whole(&kept), &streamed(going));
+    let reports = whole(&kept);
+    assert_same(&reports, &streamed(going));
+    junit_holds_every_incarnation_where_it_belongs(&kept, &reports[2]);
     // The degenerate lists too: no file, and a file without connections.
     assert_same(&whole(&[]), &streamed(Vec::new()));
+}
+
+/// The JUnit report, read back as XML: a suite per capture; a case per incarnation, whose
+/// class is its capture and whose identity (class, name) no other case shares — CI systems
+/// key a test's history on it; a failure for each violation, naming its rule; a skipped case
+/// for each inconclusive verdict; what the human report says in `system-out`.
+fn junit_holds_every_incarnation_where_it_belongs(files: &[FileVerdicts], xml: &str) {
+    let doc = roxmltree::Document::parse(xml).expect("the JUnit report is well-formed XML");
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), files.len());
+    let mut identities = std::collections::HashSet::new();
+    for (suite, file) in suites.iter().zip(files) {
+        let path = file.ingest.path.as_str();
+        assert_eq!(suite.attribute("name"), Some(path));
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        let incarnations = file.connections.iter().flat_map(|c| {
+            c.incarnations.iter().map(move |i| {
+                (
+                    format!("{} -> {} #{}", c.client, c.server, i.incarnation),
+                    i,
+                )
+            })
+        });
+        let errors = usize::from(file.ingest.error.is_some());
+        assert_eq!(cases.len(), incarnations.clone().count() + errors, "{path}");
+        assert_eq!(
+            suite.attribute("tests"),
+            Some(cases.len().to_string().as_str())
+        );
+        for (case, (name, i)) in cases.iter().skip(errors).zip(incarnations) {
+            assert_eq!(case.attribute("name"), Some(name.as_str()), "{path}");
+            assert_eq!(case.attribute("classname"), Some(path), "{path} {name}");
+            assert!(
+                identities.insert((path.to_owned(), name.clone())),
+                "{path} {name} is two test cases"
+            );
+            let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
+            match i.verdict {
+                Verdict::Violation => {
+                    let rule = &i
+                        .violation
+                        .as_ref()
+                        .expect("a violation names its rule")
+                        .rule;
+                    let failure = child("failure").expect("a violation is a failure");
+                    assert_eq!(failure.attribute("type"), Some(*rule), "{path} {name}");
+                }
+                Verdict::Inconclusive => {
+                    assert!(child("skipped").is_some(), "{path} {name}");
+                }
+                Verdict::Conforming => {
+                    assert!(child("failure").is_none() && child("skipped").is_none());
+                }
+            }
+            let told = child("system-out").and_then(|n| n.text()).unwrap_or("");
+            assert!(
+                told.contains(i.verdict.name()) && told.contains(i.classification.name()),
+                "{path} {name}: system-out {told:?}"
+            );
+            for h in &i.hazards {
+                assert!(
+                    told.contains(h.hazard),
+                    "{path} {name}: {} in {told:?}",
+                    h.hazard
+                );
+            }
+        }
+    }
 }
 
 /// A segment at `ms` milliseconds of client `c`.
@@ -262,7 +339,7 @@ fn connections_let_go_or_resumed_report_the_same_rendered_as_replay_goes() {
             .find(|k| k.client == client(0))
             .expect("reported");
         assert!(closed.incarnations.len() >= 3, "{closed:#?}");
-        let mut t = tee(is_auto);
+        let mut t = tee(is_auto, "returning");
         let outcome = replay_into("returning", &pcap[..], &opts, &mut t);
         assert_same(&whole(&[kept]), &streamed(vec![(outcome, t)]));
     }
@@ -277,7 +354,7 @@ fn connections_let_go_or_resumed_report_the_same_rendered_as_replay_goes() {
 fn several_threads_report_what_one_thread_does() {
     let reports = |pcap: &[u8], opts: &ReplayOptions, auto: bool| {
         let kept = replay("returning", pcap, opts);
-        let mut t = tee(auto);
+        let mut t = tee(auto, "returning");
         let outcome = replay_into("returning", pcap, opts, &mut t);
         (whole(&[kept]), streamed(vec![(outcome, t)]))
     };
@@ -313,7 +390,7 @@ fn several_threads_report_what_one_thread_does() {
             std::slice::from_ref(&burst),
             &opts,
             jobs,
-            |_| tee(true),
+            |p| tee(true, &p.display().to_string()),
         );
         streamed(files)
     };

@@ -103,6 +103,7 @@ fn check_junit_has_a_case_per_property_and_failures_with_counterexamples() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let xml = text(&out.stdout);
+    well_formed(&xml);
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
     assert_eq!(xml.matches("<testcase ").count(), 15);
     assert!(
@@ -132,6 +133,7 @@ fn check_junit_has_a_case_per_property_and_failures_with_counterexamples() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let xml = text(&out.stdout);
+    well_formed(&xml);
     assert_eq!(
         xml.matches("<failure message=\"VIOLATED (expected holds)\"")
             .count(),
@@ -151,6 +153,7 @@ fn check_junit_has_a_case_per_property_and_failures_with_counterexamples() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let xml = text(&out.stdout);
+    well_formed(&xml);
     let errors = xml.matches("<error ").count();
     let failures = xml.matches("<failure ").count();
     assert!(errors > 0);
@@ -158,6 +161,13 @@ fn check_junit_has_a_case_per_property_and_failures_with_counterexamples() {
         xml.contains(&format!("failures=\"{failures}\" errors=\"{errors}\">")),
         "{xml}"
     );
+}
+
+/// Counterexamples and stack names go into the report escaped: it reads back as XML.
+fn well_formed(xml: &str) {
+    if let Err(e) = roxmltree::Document::parse(xml) {
+        panic!("the JUnit report is not well-formed XML: {e}\n{xml}");
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {

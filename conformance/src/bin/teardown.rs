@@ -614,9 +614,9 @@ fn run_replay(args: &ReplayArgs) -> u8 {
         &opts,
         jobs(args.jobs),
         |path| {
-            let r = Rendered::new(format, auto);
+            let r = Rendered::new(format, auto, &path.display().to_string());
             match &args.diagram {
-                Some(dir) => r.with_diagrams(dir, &path.display().to_string(), args.diagram_all),
+                Some(dir) => r.with_diagrams(dir, args.diagram_all),
                 None => r,
             }
         },

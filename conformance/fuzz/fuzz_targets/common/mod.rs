@@ -190,7 +190,10 @@ pub fn replay_case(data: &[u8]) {
     let auto = matches!(opts.stack, StackChoice::Auto { .. });
     let mut both = Both(
         Collect::default(),
-        formats.iter().map(|&f| Rendered::new(f, auto)).collect(),
+        formats
+            .iter()
+            .map(|&f| Rendered::new(f, auto, "fuzz"))
+            .collect(),
     );
     let outcome = replay_into("fuzz", &pcap[..], &opts, &mut both);
     let Both(collected, rendered) = both;
