@@ -2234,7 +2234,7 @@ impl ConnectionReplay {
                         if self.cfg[x].behaviour.time_wait_reuse {
                             ""
                         } else {
-                            " (the description does not reuse TIME-WAIT)"
+                            " (the description does not reuse TIME-WAIT; replay goes on as the stack did, reusing it)"
                         }
                     ),
                 ),
@@ -2310,6 +2310,24 @@ impl ConnectionReplay {
             vec![obs.frame],
             format!("frame {}: the {who} {why}", obs.frame),
         );
+        if rule == Rule::TimeWaitExpired && !self.cfg[x].behaviour.time_wait_reuse {
+            self.replay_as_reused(x, seg, obs, t);
+        }
+    }
+
+    /// The stack reopened the 4-tuple inside its TIME-WAIT, which its description forbids
+    /// (the violation is recorded). What it evidently did is the model's own rule of a
+    /// description that reuses TIME-WAIT (`app-connect-reuse-time-wait`, Linux
+    /// `tcp_tw_reuse`): replay applies that rule to this SYN alone and goes on. The new
+    /// incarnation's teardown and the TIME-WAIT it leaves are then judged like any other,
+    /// and so is the next reopening — which, stopped here, would have started from a
+    /// world without that TIME-WAIT and passed as a first connection.
+    fn replay_as_reused(&mut self, x: usize, seg: &Seg, obs: &Observation, t: u64) {
+        let described = self.cfg[x];
+        self.cfg[x].behaviour.time_wait_reuse = true;
+        self.diverged = false;
+        self.replay(x, seg, obs, t);
+        self.cfg[x] = described;
     }
 
     fn finish_incarnation(&mut self, end_t: u64) {

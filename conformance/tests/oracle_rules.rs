@@ -262,6 +262,46 @@ fn time_wait_expired() {
     assert!(!reuse.inside_time_wait);
 }
 
+/// Having flagged a reopening inside TIME-WAIT, replay goes on as the stack did (the model's
+/// reuse rule for that SYN alone): the new incarnation's close leaves its own TIME-WAIT, and
+/// a further reopening is judged against that one — 55 s into it here, though 65 s after the
+/// first incarnation's close, past the first TIME-WAIT. Stopped at the first violation,
+/// replay would have started the third incarnation from a world without any TIME-WAIT and
+/// passed it. The reuse the stack made is listed as a hazard beside the violation.
+#[test]
+fn a_reopening_inside_time_wait_is_judged_against_the_time_wait_it_reopened() {
+    let script = |third_after_ms: u64| {
+        let mut s = Script::new(true, true);
+        s.four_way()
+            .reopen(C_ISN + 100_000, S_ISN + 100_000)
+            .four_way_after(10_000)
+            .reopen(C_ISN + 200_000, S_ISN + 200_000)
+            .four_way_after(third_after_ms);
+        s.judge("linux")
+    };
+    let c = script(55_000);
+    assert_eq!(c.incarnations.len(), 3, "{c:#?}");
+    conforming(&c.incarnations[0]);
+    for (i, into) in [(1, "10.0"), (2, "55.0")] {
+        let inc = &c.incarnations[i];
+        assert_eq!(violated(inc), "time-wait-expired");
+        let why = &inc.violation.as_ref().unwrap().explanation;
+        assert!(
+            why.contains(into) && why.contains("s into TIME-WAIT"),
+            "{why}"
+        );
+        assert_eq!(inc.time_wait_held_by, Some("client"), "{inc:#?}");
+        let hazards: Vec<_> = inc.hazards.iter().map(|h| h.hazard).collect();
+        assert_eq!(hazards, ["reuse-in-time-wait-with-paws"]);
+    }
+    // The near miss: 61 s after the second close, past its TIME-WAIT too.
+    let c = script(61_000);
+    assert_eq!(c.incarnations.len(), 3, "{c:#?}");
+    assert_eq!(violated(&c.incarnations[1]), "time-wait-expired");
+    conforming(&c.incarnations[2]);
+    assert!(c.incarnations[2].hazards.is_empty(), "{c:#?}");
+}
+
 /// RFC 6191: reusing the 4-tuple inside TIME-WAIT without timestamps is safe only with an
 /// ISN above the old sequence space (`tw-reuse-without-timestamps` lets connect() reuse it).
 #[test]
