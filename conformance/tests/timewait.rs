@@ -183,6 +183,34 @@ fn a_syn_that_reopens_time_wait_ends_it_and_is_judged_by_paws() {
     );
 }
 
+/// A reopening the description forbids — the client ran `tcp_tw_reuse=1`, `linux` (picked by
+/// `auto`) has the default — is still a TIME-WAIT ended by a new SYN and a reuse PAWS
+/// protected, and the reopened incarnation's own TIME-WAIT counts: replay goes on past the
+/// violation as the stack did. (Stopped at it, this report saw one TIME-WAIT and no reuse.)
+#[test]
+fn a_reopening_the_description_forbids_still_counts_as_reuse_and_time_wait() {
+    let r = report("linux/captures/tw-reuse1-ts1.client.pcap");
+    let client = r
+        .pairs
+        .iter()
+        .find(|p| p.holder_role == "client")
+        .expect("the client held TIME-WAIT");
+    assert_eq!(
+        (
+            client.connections,
+            client.time_waits,
+            client.reopened,
+            client.reuse_with_paws
+        ),
+        (2, 2, 1, 1)
+    );
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.contains("reuse inside TIME-WAIT observed 1 time(s), protected by PAWS"))
+    );
+}
+
 #[test]
 fn without_timestamps_tw_reuse_is_not_recommended() {
     let r = report("linux/captures/tw-reuse1-ts0.client.pcap");
