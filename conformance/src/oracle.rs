@@ -17,6 +17,13 @@
 //! forbids what the sender did. No TCP rule is stated here; every step is a call into
 //! [`teardown_model::endpoint`].
 //!
+//! After a violation the hypotheses say nothing of what follows, and replay stops until the
+//! next SYN of the 4-tuple, which starts a new incarnation afresh. One violation is an
+//! exception: a stack that reopens the 4-tuple inside its TIME-WAIT where its description
+//! forbids it (`time-wait-expired`) evidently reused the TIME-WAIT, and replay goes on as if
+//! the description allowed that for this one SYN — the model's own reuse rule — so that the
+//! new incarnation, the TIME-WAIT it leaves and a further reopening against it are judged.
+//!
 //! Where the capture point is decides what can be hidden: at a host, everything that host
 //! sends is seen (an ACK it owes may be folded into a later segment, but not later than
 //! RFC 9293 §3.8.6.3 allows) and everything it receives is seen arriving, in order; in the
