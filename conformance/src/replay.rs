@@ -290,8 +290,11 @@ pub fn replay<R: Read>(path: &str, input: R, opts: &ReplayOptions) -> FileVerdic
 }
 
 /// [`replay`], handing each connection to `sink` as it settles instead of collecting them.
-/// With `opts.threads` above 1, connections are replayed by that many threads (see
-/// [`replay_in_threads`]); the sink sees the same connections, verdicts and outcome.
+/// With `opts.threads` above 1, connections are replayed by that many threads besides the
+/// reading one — connection `c` (order of first appearance) by thread `c` modulo their
+/// number — and the sink sees the same connections, verdicts and outcome as with one: the
+/// reading thread decides the sweeps of silent connections in capture order, and at
+/// `--max-connections` waits for every thread before it chooses what to let go.
 pub fn replay_into<R: Read>(
     path: &str,
     input: R,
