@@ -449,8 +449,6 @@ struct World {
     wire: [SmallVec<[Seg; 2]>; 2],
     /// The side chose an ISN the replay has not seen yet (a passive open).
     iss_unbound: [bool; 2],
-    /// The last segment seen from each side (a network duplicate repeats it).
-    last_seen: [Option<Seg>; 2],
     /// The last segment delivered to each side (the network may deliver it again).
     last_delivered: [Option<Seg>; 2],
 }
@@ -470,7 +468,6 @@ impl Clone for World {
                 SmallVec::from_slice(&self.wire[1]),
             ],
             iss_unbound: self.iss_unbound,
-            last_seen: self.last_seen,
             last_delivered: self.last_delivered,
         }
     }
@@ -560,6 +557,9 @@ struct Ctx<'a> {
     at_host: [bool; 2],
     frame: u64,
     incarnation: usize,
+    /// The last segment seen from each side (a network duplicate repeats it): the same in
+    /// every hypothesis, which all explain the same segments, so kept once.
+    last_seen: [Option<Seg>; 2],
 }
 
 /// What the hidden events before a segment change, and what an explanation reads. Replay
@@ -992,7 +992,7 @@ fn probe(h: &Hypothesis, ev: Hidden, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>) -
     explanations(
         &p.owed,
         p.iss_unbound,
-        h.world.last_seen[x],
+        ctx.last_seen[x],
         p.tcb.canonical(),
         x,
         s,
@@ -1142,7 +1142,7 @@ fn explain(h: &Hypothesis, x: usize, s: &Seg, t: u64, ctx: &Ctx<'_>, out: &mut V
     explanations(
         owed,
         h.world.iss_unbound[x],
-        h.world.last_seen[x],
+        ctx.last_seen[x],
         h.world.tcb[x],
         x,
         s,
@@ -1294,7 +1294,7 @@ fn search(
 /// A copy of the last segment from `x`, made by the network before the capture point: a
 /// hypothesis's explanation of last resort, when no emission of the sender's explains it.
 fn network_duplicate(h: &Hypothesis, x: usize, s: &Seg, ctx: &Ctx<'_>) -> Option<Hypothesis> {
-    (!ctx.at_host[x] && h.world.last_seen[x] == Some(*s)).then(|| h.clone())
+    (!ctx.at_host[x] && ctx.last_seen[x] == Some(*s)).then(|| h.clone())
 }
 
 /// Whether a hypothesis breaks the ACK-delay bound at `t` on a side captured at its host.
@@ -1505,6 +1505,8 @@ pub struct ConnectionReplay {
     t0: i64,
     last_t: u64,
     hyps: Vec<Hypothesis>,
+    /// The last segment seen from each side that replay explained (see [`Ctx::last_seen`]).
+    last_seen: [Option<Seg>; 2],
     started: bool,
     /// Each side has sent a segment in the capture.
     sent_before: [bool; 2],
@@ -1555,6 +1557,7 @@ impl ConnectionReplay {
             t0: 0,
             last_t: 0,
             hyps: Vec::new(),
+            last_seen: [None; 2],
             started: false,
             sent_before: [false; 2],
             diverged: false,
@@ -1705,6 +1708,7 @@ impl ConnectionReplay {
     }
 
     fn start_fresh(&mut self, obs: &Observation, from_a: bool) {
+        self.last_seen = [None; 2];
         let client_is_a = if obs.flags.syn() && !obs.flags.ack() {
             from_a
         } else if obs.flags.syn() && obs.flags.ack() {
@@ -1729,7 +1733,6 @@ impl ConnectionReplay {
                 owed: Default::default(),
                 wire: Default::default(),
                 iss_unbound: [false; 2],
-                last_seen: [None; 2],
                 last_delivered: [None; 2],
             }
         } else {
@@ -1763,7 +1766,6 @@ impl ConnectionReplay {
                 owed: Default::default(),
                 wire: Default::default(),
                 iss_unbound: [false; 2],
-                last_seen: [None; 2],
                 last_delivered: [None; 2],
             }
         };
@@ -1796,6 +1798,7 @@ impl ConnectionReplay {
                 at_host: [false; 2],
                 frame: obs.frame,
                 incarnation: self.incarnation,
+                last_seen: [None; 2],
             };
             arrive(&mut h, SERVER, &syn, 0, &ctx);
             self.hyps = vec![h];
@@ -1973,6 +1976,7 @@ impl ConnectionReplay {
             at_host,
             frame: obs.frame,
             incarnation: self.incarnation,
+            last_seen: self.last_seen,
         };
         // Owed segments on a captured host must not be later than the ACK delay allows, nor
         // retransmissions later than any retransmission timer runs.
@@ -2034,8 +2038,8 @@ impl ConnectionReplay {
             fired.append(&mut explained);
             explained = fired;
         }
+        self.last_seen[x] = Some(*seg);
         for h in &mut explained {
-            h.world.last_seen[x] = Some(*seg);
             // What the model knows of the segment travels with it (only that much: the
             // incarnation ghost is the model's to assign).
             let carried = Segment {
@@ -2346,6 +2350,7 @@ impl ConnectionReplay {
                 at_host,
                 frame: self.current.last_frame,
                 incarnation: self.incarnation,
+                last_seen: self.last_seen,
             };
             let (alive, dead) = split_overdue(std::mem::take(&mut self.hyps), end_t, &ctx);
             if alive.is_empty() {
@@ -2623,6 +2628,7 @@ fn flushed(
         at_host: [false; 2],
         frame: last_frame,
         incarnation,
+        last_seen: [None; 2],
     };
     for _ in 0..2 {
         for side in 0..2 {
