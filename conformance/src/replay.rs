@@ -180,6 +180,40 @@ struct Live {
 /// How often, in capture time, replay looks for connections that fell silent.
 const SWEEP_INTERVAL_NS: i64 = 10_000_000_000;
 
+/// Replay's clock: the latest capture time seen (timestamps may go backwards), and when the
+/// next sweep for silent connections is due. One clock for both drivers, so that one thread
+/// and several sweep at the same segments — their verdicts depend on it.
+struct SweepClock {
+    now: i64,
+    next_sweep: i64,
+}
+
+impl SweepClock {
+    fn new() -> Self {
+        SweepClock {
+            now: i64::MIN,
+            next_sweep: i64::MIN,
+        }
+    }
+
+    /// Advances to a segment stamped `ts`; whether a sweep is due now, before it is placed
+    /// (it may be the first after a silence that ends its own connection's replay).
+    fn advance(&mut self, ts: i64) -> bool {
+        self.now = self.now.max(ts);
+        let due = self.now >= self.next_sweep;
+        if due {
+            self.next_sweep = self.now.saturating_add(SWEEP_INTERVAL_NS);
+        }
+        due
+    }
+
+    /// When replay ends: the last segment, or the end of the capture if it ran on (silence
+    /// until then is evidence too).
+    fn end(&self, running_until_ns: Option<i64>) -> i64 {
+        self.now.max(running_until_ns.unwrap_or(i64::MIN))
+    }
+}
+
 /// Where a replay hands each connection as it settles: its replay ended (the capture did,
 /// it was closed and silent past its quiet horizon, or it was let go at
 /// `--max-connections`), so nothing of it stays in memory that the sink does not keep.
@@ -306,26 +340,19 @@ pub fn replay_into<R: Read>(
     }
     let max_live = opts.limits.max_connections.max(1);
     let mut shard = Shard::new(opts, 0, 1);
-    let mut last_ts = i64::MIN;
-    let mut next_sweep = i64::MIN;
+    let mut clock = SweepClock::new();
     let mut evictions: Option<Evictions> = None;
     let summary = ingest_streaming(path, input, |obs, placement| {
-        last_ts = last_ts.max(obs.timestamp_ns);
-        // Before this segment is placed: it may be the first after a silence that ends its
-        // own connection's replay.
-        if last_ts >= next_sweep {
-            next_sweep = last_ts.saturating_add(SWEEP_INTERVAL_NS);
-            shard.sweep(last_ts, sink);
+        if clock.advance(obs.timestamp_ns) {
+            shard.sweep(clock.now, sink);
         }
         if !shard.is_live(placement.connection) && shard.live_ids.len() >= max_live {
             let chosen = to_evict(shard.candidates(), &mut evictions, max_live, obs.frame);
-            shard.evict(&chosen, last_ts, sink);
+            shard.evict(&chosen, clock.now, sink);
         }
         shard.place(obs, placement);
     });
-    // Silence until the capture stopped running is evidence too.
-    let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
-    let connections = shard.finish(end, sink);
+    let connections = shard.finish(clock.end(summary.running_until_ns), sink);
     FileOutcome {
         connections,
         ingest: file_report(summary),
@@ -797,19 +824,16 @@ fn replay_in_threads<R: Read>(
         }
         drop(back_tx);
         let mut d = Dispatch::new(to, back);
-        let mut last_ts = i64::MIN;
-        let mut next_sweep = i64::MIN;
+        let mut clock = SweepClock::new();
         let mut evictions: Option<Evictions> = None;
         let summary = ingest_streaming(path, input, |obs, placement| {
-            last_ts = last_ts.max(obs.timestamp_ns);
-            if last_ts >= next_sweep {
-                next_sweep = last_ts.saturating_add(SWEEP_INTERVAL_NS);
+            if clock.advance(obs.timestamp_ns) {
                 d.sweeps += 1;
                 for part in 0..parts {
                     d.send(
                         part,
                         ToShard::Sweep {
-                            now: last_ts,
+                            now: clock.now,
                             n: d.sweeps,
                         },
                     );
@@ -843,7 +867,7 @@ fn replay_in_threads<R: Read>(
                                 part,
                                 ToShard::Evict {
                                     chosen,
-                                    now: last_ts,
+                                    now: clock.now,
                                 },
                             );
                         }
@@ -858,7 +882,7 @@ fn replay_in_threads<R: Read>(
             d.send(c % parts, ToShard::Segment(*obs, placement));
             while d.receive(sink, false).is_some() {}
         });
-        let end = last_ts.max(summary.running_until_ns.unwrap_or(i64::MIN));
+        let end = clock.end(summary.running_until_ns);
         for part in 0..parts {
             d.send(part, ToShard::End(end));
         }
