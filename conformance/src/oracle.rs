@@ -28,6 +28,11 @@
 //! sends is seen (an ACK it owes may be folded into a later segment, but not later than
 //! RFC 9293 §3.8.6.3 allows) and everything it receives is seen arriving, in order; in the
 //! middle, both directions may lose segments on either side of the capture point.
+//!
+//! Segments live at most MSL in the network (the model's [`within_lifetime`]; the longer of
+//! the two descriptions' MSLs): an emission the capture has not shown within MSL never
+//! will, and stories stop expecting it. Segments seen and not yet delivered are not aged
+//! (see `age_out` for why that would take two stories, not one).
 
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -41,7 +46,7 @@ use teardown_model::endpoint::{
 };
 use teardown_model::hazards::{Hazard, ReuseJudgment};
 use teardown_model::rules::Rule;
-use teardown_model::segment::{Flags, Ghost, Segment};
+use teardown_model::segment::{Flags, Ghost, Segment, within_lifetime};
 use teardown_model::seq::SeqNum;
 use teardown_model::stack::StackDescription;
 
@@ -1348,6 +1353,30 @@ fn force_retransmissions(h: &mut Hypothesis, t: u64, ctx: &Ctx<'_>) -> Option<(u
     None
 }
 
+/// Drops from every hypothesis the emissions the capture has not shown and now never can:
+/// those older than the network's MSL ([`within_lifetime`]), which were lost before the
+/// capture point — and, not having passed it, were never delivered either. Those a captured
+/// host still owes are left to [`split_overdue`]: one it owes is one it failed to send, not
+/// one the network lost. Returns whether anything was dropped.
+///
+/// Segments *seen* in flight are not aged here: a story keeps one undelivered until an
+/// explanation needs its delivery, so "not delivered yet" stands for "delivered at some
+/// unobserved moment, or still on its way", and its lifetime ending would mean delivered
+/// or lost — two stories, not a drop.
+fn age_out(hyps: &mut [Hypothesis], t: u64, msl: u64, at_host: [bool; 2]) -> bool {
+    let mut dropped = false;
+    for h in hyps.iter_mut() {
+        for (owed, at_host) in h.world.owed.iter_mut().zip(at_host) {
+            let before = owed.len();
+            owed.retain(|e| {
+                (at_host && e.required) || within_lifetime(t.saturating_sub(e.at), msl)
+            });
+            dropped |= owed.len() != before;
+        }
+    }
+    dropped
+}
+
 /// What a captured host owed and never sent: its side and the segment.
 type Owed = (usize, Emitted);
 
@@ -1636,6 +1665,17 @@ impl ConnectionReplay {
         } else {
             SERVER
         }
+    }
+
+    /// The network's maximum segment lifetime, at replay scale: the longer of the two
+    /// descriptions' (each gives the MSL of the network its stack runs on), so that no
+    /// segment is taken for dead while either description lets it live.
+    fn msl_ns(&self) -> u64 {
+        self.stacks[0]
+            .timers
+            .msl_ms
+            .max(self.stacks[1].timers.msl_ms)
+            .saturating_mul(1_000_000)
     }
 
     fn stack_of(&self, side: usize) -> &StackDescription {
@@ -1978,6 +2018,10 @@ impl ConnectionReplay {
             incarnation: self.incarnation,
             last_seen: self.last_seen,
         };
+        let msl = self.msl_ns();
+        if age_out(&mut self.hyps, t, msl, at_host) {
+            dedup(&mut self.hyps);
+        }
         // Owed segments on a captured host must not be later than the ACK delay allows, nor
         // retransmissions later than any retransmission timer runs.
         let (alive, overdue_ones) = split_overdue(std::mem::take(&mut self.hyps), t, &ctx);

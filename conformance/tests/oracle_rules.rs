@@ -584,3 +584,40 @@ fn segments_of_a_closed_incarnation_after_its_silence_are_reported_apart() {
     assert_eq!(late.verdict, Verdict::Inconclusive, "{late:#?}");
     assert_eq!(late.inconclusive, Some(Inconclusive::ResumedAfterSilence));
 }
+
+/// A segment lives at most MSL in the network (RFC 9293 §3.4.2; the checker's network never
+/// lets one age past it): an ACK the server emitted and the capture never showed may turn
+/// up late, delayed on its way, but not once it is older than the MSL of the description
+/// (Linux: 30 s). Captured at the client, the server's own host unseen.
+#[test]
+fn an_emission_older_than_msl_cannot_explain_a_late_segment() {
+    // The server answers the client's FIN with FIN+ACK; the model's server emits the ACK
+    // of the FIN first, which may have been sent apart, delayed, and arrive `late_ms` later.
+    let script = |late_ms: u64| {
+        let mut s = Script::new(true, true);
+        s.c(0, S, 0, 0, 0)
+            .s(1, S | A, 0, 1, 0)
+            .c(1, A, 1, 1, 0)
+            .c(1, A, 1, 1, 10)
+            .s(1, A, 1, 11, 10)
+            .c(1, A, 11, 11, 0)
+            .c(5, F | A, 11, 11, 0)
+            .s(5, F | A, 11, 12, 0)
+            .c(1, A, 12, 12, 0)
+            .s(late_ms, A, 11, 12, 0);
+        s
+    };
+    conforming(only(&script(29_000).judge("linux")));
+    let c = script(31_000).judge("linux");
+    let late = only(&c);
+    assert_eq!(late.verdict, Verdict::Violation, "{late:#?}");
+    let v = late.violation.as_ref().unwrap();
+    assert_eq!(v.frames, [10]);
+    assert!(
+        v.explanation.contains("matches no segment the model emits"),
+        "{}",
+        v.explanation
+    );
+    // The description's MSL decides: RFC 9293's is 2 minutes.
+    conforming(only(&script(31_000).judge("rfc9293")));
+}

@@ -138,3 +138,12 @@ impl<S: SeqNum> Segment<S> {
         self.seq.plus(self.seg_len())
     }
 }
+
+/// Whether a segment `age` old may still be delivered on a network whose maximum segment
+/// lifetime is `msl`: "segments … are assumed to have a maximum lifetime" (RFC 9293 §3.4.2,
+/// the premise of TIME-WAIT's 2×MSL, §3.6.1). The checker's network never lets a segment
+/// in flight age to MSL ([`crate::system`]'s tick); replay drops the segments its stories
+/// keep in flight, and the emissions it still expects to see, once they are this old.
+pub fn within_lifetime<T: Ord>(age: T, msl: T) -> bool {
+    age < msl
+}

@@ -24,7 +24,7 @@ use stateright::{Model, Property};
 
 use crate::endpoint::{AppCall, Config, Role, State, Step, Tcb};
 use crate::rules::Rule;
-use crate::segment::{Flags, Segment};
+use crate::segment::{Flags, Segment, within_lifetime};
 use crate::stack::StackDescription;
 
 /// Sequence numbers in the checker: 256 of them, so wrap-around is explored.
@@ -797,7 +797,7 @@ impl TeardownModel {
             && !s
                 .network
                 .iter()
-                .any(|f| u16::from(f.age) + 1 >= self.ticks.msl)
+                .any(|f| !within_lifetime(u16::from(f.age) + 1, self.ticks.msl))
             && !self.client_may_connect(s)
             && s.network.iter().all(|f| f.late)
     }
