@@ -7,13 +7,18 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
+use std::borrow::Cow;
+
 use etherparse::{PacketBuilder, TcpOptionElement};
+use pcap_parser::pcapng::{
+    EnhancedPacketBlock, InterfaceDescriptionBlock, InterfaceStatisticsBlock, OptionCode,
+    PcapNGOption, SectionHeaderBlock,
+};
+use pcap_parser::{LegacyPcapBlock, Linktype, PcapHeader, ToVec};
 use teardown_model::segment::{Flags, Segment};
 
 /// pcap magic for nanosecond timestamps.
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
-/// LINKTYPE_ETHERNET.
-const LINKTYPE_ETHERNET: u32 = 1;
 /// Receive window written in every segment (the model does not track windows).
 const WINDOW: u16 = 64_240;
 
@@ -63,72 +68,59 @@ pub fn write_pcap<W: Write>(
     server: SocketAddr,
     segments: &[CapturedSegment],
 ) -> Result<(), WriteError> {
-    let mut header = Vec::with_capacity(24);
-    header.extend_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
-    header.extend_from_slice(&2u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&0i32.to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&65_535u32.to_le_bytes());
-    header.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+    let header = PcapHeader {
+        magic_number: PCAP_MAGIC_NS,
+        snaplen: 65_535,
+        network: Linktype::ETHERNET,
+        ..PcapHeader::new()
+    };
     let mut frames = Frames::new(client, server)?;
-    out.write_all(&header)?;
+    out.write_all(&header.to_vec_raw().map_err(serialize)?)?;
     for c in segments {
         let frame = frames.build(c)?;
         let n =
             u32::try_from(frame.len()).map_err(|_| WriteError::TooLong { len: c.segment.len })?;
-        let secs = u32::try_from(c.time_ns / 1_000_000_000).unwrap_or(u32::MAX);
-        let nanos = (c.time_ns % 1_000_000_000) as u32;
-        let mut rec = Vec::with_capacity(16);
-        rec.extend_from_slice(&secs.to_le_bytes());
-        rec.extend_from_slice(&nanos.to_le_bytes());
-        rec.extend_from_slice(&n.to_le_bytes());
-        rec.extend_from_slice(&n.to_le_bytes());
-        out.write_all(&rec)?;
-        out.write_all(frame)?;
+        let record = LegacyPcapBlock {
+            ts_sec: u32::try_from(c.time_ns / 1_000_000_000).unwrap_or(u32::MAX),
+            // Nanoseconds: the header's magic says so.
+            ts_usec: (c.time_ns % 1_000_000_000) as u32,
+            caplen: n,
+            origlen: n,
+            data: frame,
+        };
+        out.write_all(&record.to_vec_raw().map_err(serialize)?)?;
     }
     Ok(())
 }
 
-/// pcapng block types (pcapng §4).
-const SHB: u32 = 0x0A0D_0D0A;
-const IDB: u32 = 1;
-const ISB: u32 = 5;
-const EPB: u32 = 6;
+/// pcap-parser's serializer failed (cookie-factory's `GenError`, which it does not
+/// re-export): it writes into a growing vector, so this is not expected to happen.
+fn serialize(e: impl std::fmt::Debug) -> WriteError {
+    WriteError::Build(format!("serializing: {e:?}"))
+}
 
-/// One pcapng option: code, length, value padded to 32 bits.
-fn option(buf: &mut Vec<u8>, code: u16, value: &[u8]) {
+/// A pcapng option (pcapng §3.5); pcap-parser pads its value to 32 bits.
+fn option(code: u16, value: &[u8]) -> PcapNGOption<'_> {
     // Option values are at most 65535 octets; comments longer than that are cut.
     let value = &value[..value.len().min(usize::from(u16::MAX) & !3)];
-    buf.extend_from_slice(&code.to_le_bytes());
-    buf.extend_from_slice(&(value.len() as u16).to_le_bytes());
-    buf.extend_from_slice(value);
-    buf.resize(buf.len().next_multiple_of(4), 0);
-}
-
-/// A whole block: type, total length, body (padded), options ending in `opt_endofopt`,
-/// total length again.
-fn block<W: Write>(out: &mut W, kind: u32, body: &[u8], options: &[u8]) -> io::Result<()> {
-    let mut b = Vec::with_capacity(12 + body.len() + options.len() + 8);
-    b.extend_from_slice(&kind.to_le_bytes());
-    b.extend_from_slice(&0u32.to_le_bytes());
-    b.extend_from_slice(body);
-    b.resize(b.len().next_multiple_of(4), 0);
-    if !options.is_empty() {
-        b.extend_from_slice(options);
-        b.extend_from_slice(&[0, 0, 0, 0]);
+    PcapNGOption {
+        code: OptionCode(code),
+        len: value.len() as u16,
+        value: Cow::Borrowed(value),
     }
-    let total = (b.len() + 4) as u32;
-    b[4..8].copy_from_slice(&total.to_le_bytes());
-    b.extend_from_slice(&total.to_le_bytes());
-    out.write_all(&b)
 }
 
-/// A pcapng timestamp at nanosecond resolution: high then low 32 bits.
-fn ts(time_ns: u64) -> [u8; 8] {
+/// A pcapng timestamp at nanosecond resolution: high and low 32 bits.
+fn ts(time_ns: u64) -> (u32, u32) {
+    ((time_ns >> 32) as u32, time_ns as u32)
+}
+
+/// [`ts`] as an option value (isb_starttime, isb_endtime): high then low, little-endian.
+fn ts_bytes(time_ns: u64) -> [u8; 8] {
+    let (high, low) = ts(time_ns);
     let mut t = [0u8; 8];
-    t[..4].copy_from_slice(&((time_ns >> 32) as u32).to_le_bytes());
-    t[4..].copy_from_slice(&(time_ns as u32).to_le_bytes());
+    t[..4].copy_from_slice(&high.to_le_bytes());
+    t[4..].copy_from_slice(&low.to_le_bytes());
     t
 }
 
@@ -137,6 +129,9 @@ fn ts(time_ns: u64) -> [u8; 8] {
 /// packet comments), and, with `running_until_ns`, interface statistics saying the capture
 /// ran until then (`isb_starttime`, `isb_endtime`): silence after the last packet is then
 /// something the capture shows, not something it could not see.
+///
+/// The blocks are pcap-parser's, serialized by it (`ToVec::to_vec` fills in the block
+/// types, lengths and padding).
 pub fn write_pcapng<W: Write>(
     mut out: W,
     client: SocketAddr,
@@ -146,50 +141,71 @@ pub fn write_pcapng<W: Write>(
     running_until_ns: Option<u64>,
 ) -> Result<(), WriteError> {
     let mut frames = Frames::new(client, server)?;
-    let mut shb = Vec::with_capacity(16);
-    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
-    shb.extend_from_slice(&1u16.to_le_bytes());
-    shb.extend_from_slice(&0u16.to_le_bytes());
-    shb.extend_from_slice(&(-1i64).to_le_bytes());
-    let mut opts = Vec::new();
-    option(
-        &mut opts,
-        4, // shb_userappl
-        format!("teardown {}", env!("CARGO_PKG_VERSION")).as_bytes(),
-    );
-    block(&mut out, SHB, &shb, &opts)?;
-    let mut idb = Vec::with_capacity(8);
-    idb.extend_from_slice(&(LINKTYPE_ETHERNET as u16).to_le_bytes());
-    idb.extend_from_slice(&0u16.to_le_bytes());
-    idb.extend_from_slice(&0u32.to_le_bytes());
-    let mut opts = Vec::new();
-    option(&mut opts, 9, &[9]); // if_tsresol: 10^-9 s
-    block(&mut out, IDB, &idb, &opts)?;
+    let application = format!("teardown {}", env!("CARGO_PKG_VERSION"));
+    let mut shb = SectionHeaderBlock {
+        block_type: 0,
+        block_len1: 0,
+        bom: 0,
+        major_version: 1,
+        minor_version: 0,
+        // Unknown: the section is written as it goes.
+        section_len: -1,
+        options: vec![option(4, application.as_bytes())], // shb_userappl
+        block_len2: 0,
+    };
+    out.write_all(&shb.to_vec().map_err(serialize)?)?;
+    let mut idb = InterfaceDescriptionBlock {
+        block_type: 0,
+        block_len1: 0,
+        linktype: Linktype::ETHERNET,
+        reserved: 0,
+        snaplen: 0,
+        options: Vec::new(),
+        block_len2: 0,
+        // if_tsresol: 10^-9 s.
+        if_tsresol: 9,
+        if_tsoffset: 0,
+    };
+    out.write_all(&idb.to_vec().map_err(serialize)?)?;
     for (k, c) in segments.iter().enumerate() {
         let frame = frames.build(c)?;
         let n =
             u32::try_from(frame.len()).map_err(|_| WriteError::TooLong { len: c.segment.len })?;
-        let mut epb = Vec::with_capacity(20 + frame.len());
-        epb.extend_from_slice(&0u32.to_le_bytes());
-        epb.extend_from_slice(&ts(c.time_ns));
-        epb.extend_from_slice(&n.to_le_bytes());
-        epb.extend_from_slice(&n.to_le_bytes());
-        epb.extend_from_slice(frame);
-        let mut opts = Vec::new();
-        if let Some(comment) = comments.get(k).filter(|c| !c.is_empty()) {
-            option(&mut opts, 1, comment.as_bytes()); // opt_comment
-        }
-        block(&mut out, EPB, &epb, &opts)?;
+        let (ts_high, ts_low) = ts(c.time_ns);
+        let comment = comments.get(k).filter(|c| !c.is_empty());
+        let mut epb = EnhancedPacketBlock {
+            block_type: 0,
+            block_len1: 0,
+            if_id: 0,
+            ts_high,
+            ts_low,
+            caplen: n,
+            origlen: n,
+            data: frame,
+            // opt_comment
+            options: comment
+                .map(|c| option(1, c.as_bytes()))
+                .into_iter()
+                .collect(),
+            block_len2: 0,
+        };
+        out.write_all(&epb.to_vec().map_err(serialize)?)?;
     }
     if let Some(end) = running_until_ns {
         let start = segments.first().map_or(end, |c| c.time_ns.min(end));
-        let mut isb = Vec::with_capacity(12);
-        isb.extend_from_slice(&0u32.to_le_bytes());
-        isb.extend_from_slice(&ts(end));
-        let mut opts = Vec::new();
-        option(&mut opts, 2, &ts(start)); // isb_starttime
-        option(&mut opts, 3, &ts(end)); // isb_endtime
-        block(&mut out, ISB, &isb, &opts)?;
+        let (start, end_bytes) = (ts_bytes(start), ts_bytes(end));
+        let (ts_high, ts_low) = ts(end);
+        let mut isb = InterfaceStatisticsBlock {
+            block_type: 0,
+            block_len1: 0,
+            if_id: 0,
+            ts_high,
+            ts_low,
+            // isb_starttime, isb_endtime
+            options: vec![option(2, &start), option(3, &end_bytes)],
+            block_len2: 0,
+        };
+        out.write_all(&isb.to_vec().map_err(serialize)?)?;
     }
     Ok(())
 }
