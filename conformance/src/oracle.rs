@@ -493,7 +493,9 @@ struct LogEntry {
 
 #[derive(Clone, Debug)]
 struct Hypothesis {
-    world: World,
+    /// Boxed: replay moves hypotheses between its lists far more often than it copies one,
+    /// and a world is some 450 bytes.
+    world: Box<World>,
     /// Segments assumed lost (before or after the capture point).
     losses: u32,
     log: Option<Rc<LogEntry>>,
@@ -1867,7 +1869,7 @@ impl ConnectionReplay {
         if obs.flags.syn() && obs.flags.ack() && x == SERVER {
             // The server answers a SYN the capture missed: put that SYN in flight.
             let mut h = Hypothesis {
-                world,
+                world: Box::new(world),
                 losses: 1,
                 log: None,
                 matched: Ghost::default(),
@@ -1900,7 +1902,7 @@ impl ConnectionReplay {
             return;
         }
         self.hyps = vec![Hypothesis {
-            world,
+            world: Box::new(world),
             losses: 0,
             log: None,
             matched: Ghost::default(),
