@@ -101,15 +101,21 @@ impl Script {
     }
 
     fn four_way_to_server_fin_after(&mut self, gap_ms: u64) -> &mut Self {
+        self.established_after(gap_ms)
+            .c(5, F | A, 11, 11, 0)
+            .s(1, A, 11, 12, 0)
+            .s(5, F | A, 11, 12, 0)
+    }
+
+    /// Handshake, its SYN `gap_ms` after the previous segment, then 10 octets each way, each
+    /// acknowledged: both sides ESTABLISHED with nothing in flight.
+    fn established_after(&mut self, gap_ms: u64) -> &mut Self {
         self.c(gap_ms, S, 0, 0, 0)
             .s(1, S | A, 0, 1, 0)
             .c(1, A, 1, 1, 0)
             .c(1, A, 1, 1, 10)
             .s(1, A, 1, 11, 10)
             .c(1, A, 11, 11, 0)
-            .c(5, F | A, 11, 11, 0)
-            .s(1, A, 11, 12, 0)
-            .s(5, F | A, 11, 12, 0)
     }
 
     /// A new incarnation's ISNs.
@@ -553,12 +559,7 @@ fn a_four_tuple_back_after_a_long_silence_is_a_new_incarnation_judged_on_its_own
 #[test]
 fn an_open_connection_idle_for_an_hour_is_judged_whole() {
     let mut s = Script::new(true, true);
-    s.c(0, S, 0, 0, 0)
-        .s(1, S | A, 0, 1, 0)
-        .c(1, A, 1, 1, 0)
-        .c(1, A, 1, 1, 10)
-        .s(1, A, 1, 11, 10)
-        .c(1, A, 11, 11, 0)
+    s.established_after(0)
         .c(3_600_000, F | A, 11, 11, 0)
         .s(1, A, 11, 12, 0)
         .s(5, F | A, 11, 12, 0)
@@ -595,12 +596,7 @@ fn an_emission_older_than_msl_cannot_explain_a_late_segment() {
     // of the FIN first, which may have been sent apart, delayed, and arrive `late_ms` later.
     let script = |late_ms: u64| {
         let mut s = Script::new(true, true);
-        s.c(0, S, 0, 0, 0)
-            .s(1, S | A, 0, 1, 0)
-            .c(1, A, 1, 1, 0)
-            .c(1, A, 1, 1, 10)
-            .s(1, A, 1, 11, 10)
-            .c(1, A, 11, 11, 0)
+        s.established_after(0)
             .c(5, F | A, 11, 11, 0)
             .s(5, F | A, 11, 12, 0)
             .c(1, A, 12, 12, 0)
